@@ -1,0 +1,3 @@
+from jaxsuite.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""The jaxsuite command line: list | run | reproduce | data fetch|check (see `jaxsuite VERB --help`).
+
+Exit status: 0 success, 2 bad input (unknown config key, wrong type, missing data: one line, no
+traceback), 3 training diverged (NaN/Inf; the last good checkpoint is kept), 130 stopped by a signal
+(checkpoint saved; the same command resumes).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from jaxsuite.core.errors import NonFiniteError, UserError
+
+
+def _setup_jax() -> None:
+    """Persistent compilation cache (JAXSUITE_JIT_CACHE, default ~/.cache/jaxsuite-jit) and multi-host init."""
+    import jax
+
+    cache = os.environ.get("JAXSUITE_JIT_CACHE", str(Path.home() / ".cache" / "jaxsuite-jit"))
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    from jaxsuite.core.sharding import init_distributed
+
+    init_distributed()
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers, got {text!r}")
+
+
+def cmd_list(args) -> int:
+    from jaxsuite.core import config as cfg, registry
+
+    for name in sorted(registry.METHODS):
+        exp = registry.get(name)
+        print(f"{name}: {exp.TITLE}")
+        print(f"  presets:  {', '.join(cfg.presets(name))}")
+        print(f"  variants: {', '.join(exp.VARIANTS)}")
+        for dataset, status in exp.data_status().items():
+            print(f"  data:     {dataset:<14} {status}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    _setup_jax()
+    from jaxsuite.core import registry, runner
+    from jaxsuite.core.config import load_config
+
+    registry.get(args.method)
+    overrides = list(args.set or [])
+    config = load_config(args.method, args.preset, overrides)
+    variant = args.variant or config.variant
+    workdir = Path(args.workdir or Path("runs") / args.method / variant / f"seed{args.seed}")
+    metrics = runner.run_one(args.method, config, variant, args.seed, workdir, progress=not args.quiet)
+    print(json.dumps({"method": args.method, "variant": variant, "seed": args.seed, "workdir": str(workdir),
+                      "metrics": metrics}, indent=2))
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    _setup_jax()
+    from jaxsuite.core import registry, results, runner
+
+    methods = sorted(registry.METHODS) if args.method == "all" else [args.method]
+    for method in methods:
+        registry.get(method)
+        payload = runner.reproduce(method, args.preset, args.set or [], args.seeds, args.out, progress=not args.quiet)
+        print(f"\n{method} ({payload['preset']}, {payload['dataset']}); primary metric {payload['primary_metric']}; "
+              f"mean ± std over seeds {payload['seeds']}")
+        print(results.format_table(payload))
+        print(f"written: {', '.join(payload['_paths'].values())}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from jaxsuite.data import cache
+    from jaxsuite.data.sources import SOURCES, get_source
+
+    if args.data_cmd == "fetch":
+        source = get_source(args.name)
+        for path in cache.fetch(source):
+            print(f"ok  {path}")
+        return 0
+    bad = 0
+    print(f"JAXSUITE_DATA = {cache.data_root()}")
+    for name in ([args.name] if args.name else SOURCES):
+        source = get_source(name)
+        if not source.files:
+            print(f"{name}: {'present' if source.folder.is_dir() else 'missing'} (not checksummed; {source.manual})")
+            continue
+        for fname, status in cache.check(source).items():
+            print(f"{name}/{fname}: {status}")
+            bad += status == "bad sha256"
+    return 1 if bad else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jaxsuite", description="JAX/Flax reimplementations of eleven ML papers.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="VERB")
+
+    sub.add_parser("list", help="methods, presets, variants and whether their data is present",
+                   description="List every implemented method with its presets, variants and data status.")
+
+    def common(sp):
+        sp.add_argument("--preset", default="quick", help="preset name in configs/METHOD/ (quick, paper, ...) or a .py path")
+        sp.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config value (repeatable), e.g. --set optim.lr=0.01")
+        sp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("run", help="train one variant (checkpoints in --workdir; resumes from the latest)",
+                       description="Train one variant of a method with checkpoints in --workdir. An interrupted "
+                                   "run (SIGTERM/SIGINT) saves a checkpoint; the same command resumes it exactly.")
+    r.add_argument("method")
+    common(r)
+    r.add_argument("--variant", help="variant name (default: the preset's config.variant)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--workdir", help="default: runs/METHOD/VARIANT/seedN")
+
+    rp = sub.add_parser("reproduce", help="every variant x every seed -> results.json, results.md, plot",
+                        description="Run every variant of the preset for every seed and write OUT/METHOD/"
+                                    "results.json, results.md and a PNG plot; prints the mean ± std table. "
+                                    "Finished runs in OUT are reused, so a stopped reproduce resumes.")
+    rp.add_argument("method", help="a method name or 'all'")
+    common(rp)
+    rp.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the preset's, 0,1,2)")
+    rp.add_argument("--out", default="results", help="output folder (default: results)")
+
+    d = sub.add_parser("data", help="fetch or check data sets in $JAXSUITE_DATA",
+                       description="Download (with sha256 verification) or check data in $JAXSUITE_DATA "
+                                   "(default ~/.cache/jaxsuite).")
+    dsub = d.add_subparsers(dest="data_cmd", required=True, metavar="fetch|check")
+    f = dsub.add_parser("fetch", help="download a source and verify its sha256",
+                        description="Download every missing file of a data source and verify its sha256.")
+    f.add_argument("name")
+    c = dsub.add_parser("check", help="verify the files present against their sha256",
+                        description="Report, per file, ok / missing / bad sha256.")
+    c.add_argument("name", nargs="?")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "data": cmd_data}[args.cmd]
+    try:
+        return handler(args)
+    except UserError as err:
+        print(f"jaxsuite: error: {err}", file=sys.stderr)
+        return 2
+    except NonFiniteError as err:
+        print(f"jaxsuite: training diverged: {err}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("jaxsuite: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 -- runner.Interrupted without importing the runner eagerly
+        if type(err).__name__ == "Interrupted":
+            print(f"jaxsuite: {err}", file=sys.stderr)
+            return 130
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

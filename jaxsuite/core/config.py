@@ -1,0 +1,123 @@
+"""Configs: ``configs/<method>/<preset>.py`` define ``get_config() -> ml_collections.ConfigDict``.
+
+``load_config`` returns a locked ConfigDict with ``--set key=value`` overrides applied. An unknown
+key, a value of the wrong type or an unknown preset raises :class:`ConfigError` with a one-line
+message that names it.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import ml_collections
+
+from jaxsuite.core.errors import ConfigError
+
+
+def configs_root() -> Path:
+    """The ``configs/`` folder of the checkout (``$JAXSUITE_CONFIGS`` overrides it)."""
+    env = os.environ.get("JAXSUITE_CONFIGS")
+    root = Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
+    if not root.is_dir():
+        raise ConfigError(
+            f"configs folder {root} not found: install jaxsuite from a clone with `pip install -e .` "
+            "or set JAXSUITE_CONFIGS")
+    return root
+
+
+def presets(method: str) -> list[str]:
+    """Names of the presets shipped for ``method`` (the .py files in configs/<method>/)."""
+    folder = configs_root() / method
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")) if folder.is_dir() else []
+
+
+def preset_path(method: str, preset: str) -> Path:
+    """Resolve a preset name or a path to a config file."""
+    if preset.endswith(".py") or os.sep in preset:
+        path = Path(preset)
+        if not path.is_file():
+            raise ConfigError(f"config file {preset!r} does not exist")
+        return path
+    path = configs_root() / method / f"{preset}.py"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown preset {preset!r} for method {method!r} (known: {', '.join(presets(method)) or 'none'})")
+    return path
+
+
+def load_config(method: str, preset: str = "quick", overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """Load a preset and apply ``key=value`` overrides; the result is locked against new keys."""
+    path = preset_path(method, preset)
+    spec = importlib.util.spec_from_file_location(f"jaxsuite_config_{method}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"config file {path} defines no get_config()")
+    config = module.get_config()
+    config.lock()
+    for item in overrides:
+        apply_override(config, item)
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        low = text.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        return text
+
+
+def _coerce(key: str, old: Any, raw: str) -> Any:
+    value = _parse_value(raw)
+    if old is None:
+        return value
+    if isinstance(old, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(old, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(old, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(old, str):
+        return raw
+    elif isinstance(old, (tuple, list)):
+        if isinstance(value, (tuple, list)):
+            return type(old)(value)
+    else:
+        raise ConfigError(f"config key {key!r} holds a {type(old).__name__} and cannot be set from the command line")
+    raise ConfigError(f"config key {key!r} expects {type(old).__name__}, got {raw!r}")
+
+
+def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
+    """Apply one ``dotted.key=value`` override in place."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    *parents, leaf = key.split(".")
+    node = config
+    for i, part in enumerate(parents):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            raise ConfigError(f"unknown config key {'.'.join(parents[:i + 1])!r}")
+        node = node[part]
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        known = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else ""
+        raise ConfigError(f"unknown config key {key!r} (known: {known})")
+    old = node[leaf]
+    if isinstance(old, ml_collections.ConfigDict):
+        raise ConfigError(f"config key {key!r} is a group; set one of its keys ({', '.join(sorted(old.keys()))})")
+    with node.unlocked():
+        node[leaf] = _coerce(key, old, raw)
+
+
+def to_dict(config: ml_collections.ConfigDict) -> dict:
+    """A JSON-friendly plain dict of the config (tuples become lists)."""
+    return config.to_dict()

@@ -1,0 +1,23 @@
+"""Method name -> its experiment module (imported lazily, so `jaxsuite list` stays fast).
+
+An experiment module defines: ``NAME``, ``TITLE``, ``REFERENCE``, ``VARIANTS`` (name -> (description,
+config overrides)), ``variant_config(config, variant)``, ``results_meta(config)`` (dataset,
+primary_metric, higher_is_better, reference), ``check_data(config)``, ``data_status(dataset)`` via
+its data module, and ``run(config, variant, seed, workdir, *, shared_dir, progress) -> metrics | None``.
+"""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from jaxsuite.core.errors import ConfigError
+
+METHODS: dict[str, str] = {
+    "nddr": "jaxsuite.methods.nddr.experiment",
+}
+
+
+def get(method: str) -> ModuleType:
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r} (implemented: {', '.join(sorted(METHODS))})")
+    return importlib.import_module(METHODS[method])

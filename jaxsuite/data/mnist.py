@@ -1,0 +1,35 @@
+"""MNIST from its original IDX gz files in $JAXSUITE_DATA/mnist."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from jaxsuite.core.errors import UserError
+from jaxsuite.data.sources import MNIST
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Decode an IDX file (gzip or raw): magic 0x0000 08 <ndim>, big-endian int32 dims, uint8 data."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise UserError(f"{path} is not an IDX uint8 file (bad magic {data[:4].hex()})")
+    ndim = data[3]
+    dims = np.frombuffer(data, ">i4", count=ndim, offset=4)
+    body = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise UserError(f"{path} holds {body.size} bytes of data, its header says {int(np.prod(dims))}")
+    return body.reshape(tuple(int(d) for d in dims))
+
+
+def load_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, 28, 28], labels int32 [N]) of the ``train`` or ``test`` split."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images = read_idx(MNIST.path(f"{prefix}-images-idx3-ubyte.gz"))
+    labels = read_idx(MNIST.path(f"{prefix}-labels-idx1-ubyte.gz")).astype(np.int32)
+    if len(images) != len(labels):
+        raise UserError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+    return images, labels

@@ -1,0 +1,1 @@
+"""One package per paper; each imports jaxsuite.core and jaxsuite.nn, never another method."""

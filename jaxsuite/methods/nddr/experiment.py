@@ -1,0 +1,132 @@
+"""How a variant of NDDR-CNN is run: the paper's two-phase protocol (Sec. 3.3) and its baselines.
+
+Phase 1 trains the single-task networks (T independent columns, ``fusion="none"``) from scratch.
+Phase 2 builds the variant's network, copies the task columns from phase 1 and fine-tunes it for
+``finetune_steps`` with the paper's optimiser. Phase 1 depends only on the seed, so `reproduce`
+trains it once per seed and every variant starts from the same single-task networks.
+``hard_sharing`` has no task columns to inherit: it is trained from scratch for the whole budget
+(phase 1 + phase 2 steps).
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.core.loop import fit, host_batches
+from jaxsuite.methods.nddr import data as nddr_data
+from jaxsuite.methods.nddr import train
+
+NAME = "nddr"
+TITLE = "NDDR-CNN: layerwise multi-task feature fusion (Gao et al., CVPR 2019)"
+REFERENCE = "nddr"
+
+VARIANTS = {
+    "nddr": ("NDDR layers after every stage, init (0.9, 0.1), NDDR lr x100", {}),
+    "nddr_shortcut": ("NDDR with the shortcut to the last stage (Sec. 3.4)", {"model.shortcut": True}),
+    "single_task": ("the single-task networks trained on for the same extra budget", {"model.fusion": "none"}),
+    "hard_sharing": ("shared trunk, split heads, trained from scratch for the total budget",
+                     {"model.kind": "hard_sharing"}),
+    "cross_stitch": ("cross-stitch units (Misra et al. 2016), init [[0.9, 0.1], [0.1, 0.9]]",
+                     {"model.fusion": "cross_stitch"}),
+    "nddr_xavier": ("ablation: NDDR weights Xavier-initialised", {"model.nddr_init": "xavier"}),
+    "nddr_lr1": ("ablation: no x100 lr multiplier on NDDR parameters", {"optim.fusion_lr_mult": 1.0}),
+}
+
+
+def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    with node.unlocked():
+        node[leaf] = value
+
+
+def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r} for nddr (known: {', '.join(VARIANTS)})")
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    for key, value in VARIANTS[variant][1].items():
+        _set(cfg, key, value)
+    return cfg
+
+
+def results_meta(config) -> dict:
+    dense = any(t.kind != "classification" for t in nddr_data.tasks(config.dataset))
+    return {"dataset": config.dataset, "primary_metric": "miou" if dense else "mean_accuracy",
+            "higher_is_better": True, "reference": REFERENCE}
+
+
+def check_data(config) -> None:
+    """Fail early (one line, naming the file and the fetch command) if the data set's files are absent."""
+    nddr_data.check_files(config.dataset)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(config_json: str) -> dict:
+    return nddr_data.load(ml_collections.ConfigDict(json.loads(config_json)))
+
+
+def load_data(config) -> dict:
+    return _load(json.dumps({"dataset": config.dataset, "data": config.data.to_dict()}, sort_keys=True))
+
+
+def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, data: dict, init_from=None,
+           progress: bool, desc: str):
+    cfg = ml_collections.ConfigDict(cfg.to_dict())
+    _set(cfg, "optim.decay_steps", steps)
+    _set(cfg, "optim.lr", lr)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), phase)
+    result = fit(
+        init_fn=lambda: train.init(cfg, key, init_from=init_from),
+        train_step=train.train_step,
+        batch_fn=host_batches(data["train"], cfg.batch_size, seed * 1000 + phase),
+        num_steps=steps, workdir=workdir,
+        evaluate_fn=lambda s: train.evaluate(s, data["test"], cfg.eval_batch_size),
+        eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
+        log_every=cfg.log_every, desc=desc, progress=progress)
+    summary_path = Path(workdir) / "summary.json"
+    if result.start_step < steps and not result.interrupted:
+        summary_path.write_text(json.dumps({"train_seconds": result.train_seconds, **result.eval_metrics}))
+    seconds = json.loads(summary_path.read_text())["train_seconds"] if summary_path.exists() else result.train_seconds
+    return result, seconds
+
+
+def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
+        progress: bool = True) -> dict | None:
+    """Train ``variant`` with ``seed`` in ``workdir`` (resuming), return its test metrics and seconds.
+
+    Returns None if the run was stopped by a signal (its checkpoint is saved; run again to resume).
+    """
+    workdir = Path(workdir)
+    cfg = variant_config(config, variant)
+    data = load_data(cfg)
+    total = config.pretrain.steps + config.finetune_steps
+    if cfg.model.kind == "hard_sharing":
+        result, seconds = _phase(cfg, steps=total, lr=config.pretrain.lr, seed=seed, phase=0, workdir=workdir / "train",
+                                 data=data, progress=progress, desc=f"{variant} s{seed}")
+        return None if result.interrupted else {**result.eval_metrics, "train_seconds": seconds}
+
+    single = variant_config(config, "single_task")
+    _set(single, "model.shortcut", False)
+    pre_dir = Path(shared_dir) / "pretrain" / f"seed{seed}" if shared_dir else workdir / "pretrain"
+    pre, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
+                              workdir=pre_dir, data=data, progress=progress, desc=f"single-task s{seed}")
+    if pre.interrupted:
+        return None
+    result, seconds = _phase(cfg, steps=config.finetune_steps, lr=config.optim.lr, seed=seed, phase=1,
+                             workdir=workdir / "finetune", data=data, init_from=pre.state, progress=progress,
+                             desc=f"{variant} s{seed}")
+    if result.interrupted:
+        return None
+    return {**result.eval_metrics, **{f"pretrain_{k}": v for k, v in pre.eval_metrics.items()},
+            "train_seconds": pre_seconds + seconds}
+
+
+def data_status() -> dict[str, str]:
+    return {name: nddr_data.data_status(name) for name in nddr_data.DATASETS}

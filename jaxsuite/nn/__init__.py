@@ -1,0 +1,1 @@
+"""NNX modules shared by several papers."""
