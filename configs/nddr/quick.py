@@ -15,17 +15,23 @@ def get_config() -> ConfigDict:
     c.data = ConfigDict({"n_train": 10000, "n_test": 2000, "seed": 0, "image_size": 64})
     c.model = ConfigDict({
         "kind": "multi_column", "fusion": "nddr", "shortcut": False, "nddr_init": "constant",
-        "init_weights": (0.9, 0.1), "nddr_bn_epsilon": 1e-5,
-        "channels": (8, 16, 32), "depths": (1, 1, 1), "head_hidden": 64, "head_dilation": 2,
+        "init_weights": (0.9, 0.1), "nddr_bn_epsilon": 1e-5, "same_column_init": True,
+        "channels": (8, 16, 32), "depths": (1, 1, 1), "pool_strides": (2, 2, 2), "dilations": (1, 1, 1),
+        "head_hidden": 64, "head_dilation": 2,
         "dropout": 0.25, "bn_momentum": 0.95,
     })
-    # the fine-tuning optimiser (the paper's); decay_steps is set per phase by the experiment
+    # The fine-tuning optimiser: the paper's SGD / poly / wd / fc8 x10, x20. At this scale the columns
+    # need a base lr of 1e-2 (the paper's 1e-3 barely moves them: README, "lr study"), so the NDDR
+    # multiplier is x10, which keeps the NDDR layers' own lr at the paper's 1e-3 x 100 = 0.1.
+    # decay_steps is set per phase by the experiment.
     c.optim = ConfigDict({"lr": 0.01, "momentum": 0.9, "poly_power": 0.9, "weight_decay": 5e-4,
-                          "fusion_lr_mult": 100.0, "head_w_lr_mult": 10.0, "head_b_lr_mult": 20.0,
+                          "fusion_lr_mult": 10.0, "head_w_lr_mult": 10.0, "head_b_lr_mult": 20.0,
                           "decay_steps": 0})
-    # single-task pre-training from scratch (the paper starts from ImageNet-pretrained VGG instead)
-    c.pretrain = ConfigDict({"steps": 1000, "lr": 0.02})
-    c.finetune_steps = 1000
+    # Phase 1: the single-task networks from their shared random init (the paper fine-tunes them
+    # from ImageNet VGG-16). Phase 2: every variant for finetune_steps; hard_sharing trains from
+    # scratch for the sum.
+    c.pretrain = ConfigDict({"steps": 400, "lr": 0.02})
+    c.finetune_steps = 1200
     c.loss = ConfigDict({"normals_weight": 20.0})
     c.batch_size = 32
     c.eval_batch_size = 500

@@ -50,10 +50,12 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
 
     def put(x):
         x = np.asarray(x)
-        if jax.process_count() > 1:
-            return jax.make_array_from_process_local_data(sharding, x)
         if x.shape[0] % n:
             raise UserError(f"batch size {x.shape[0]} is not divisible by the {n} devices of the data axis")
+        if jax.process_count() > 1:  # every host built the same global batch: each contributes its slice
+            local = x.shape[0] // jax.process_count()
+            start = jax.process_index() * local
+            return jax.make_array_from_process_local_data(sharding, x[start:start + local], x.shape)
         return jax.device_put(x, sharding)
 
     return jax.tree.map(put, batch)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxsuite.nn.cnn import ConvBNReLU, vgg_stages
+from jaxsuite.nn.cnn import ConvBNReLU, output_hw, vgg_stages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,16 +126,17 @@ class TaskColumn(nnx.Module):
     """One single-task network: VGG stages and a head."""
 
     def __init__(self, task: TaskSpec, arch, in_ch: int, image_hw: tuple[int, int], *, rngs: nnx.Rngs):
-        self.stages = vgg_stages(in_ch, arch.channels, arch.depths, bn_momentum=arch.bn_momentum, rngs=rngs)
-        hw = stage_hw(image_hw, len(arch.channels))
-        self.head = _make_head(task, arch, arch.channels[-1], hw, rngs)
+        self.stages = _stages(arch, in_ch, rngs)
+        self.head = _make_head(task, arch, arch.channels[-1], _out_hw(arch, image_hw), rngs)
 
 
-def stage_hw(image_hw: tuple[int, int], num_stages: int) -> tuple[int, int]:
-    h, w = image_hw
-    for _ in range(num_stages):
-        h, w = h // 2, w // 2
-    return h, w
+def _stages(arch, in_ch: int, rngs: nnx.Rngs) -> nnx.List:
+    return vgg_stages(in_ch, arch.channels, arch.depths, bn_momentum=arch.bn_momentum, rngs=rngs,
+                      pool_strides=arch.pool_strides, dilations=arch.dilations)
+
+
+def _out_hw(arch, image_hw):
+    return output_hw(image_hw, arch.pool_strides or (2,) * len(arch.channels))
 
 
 class MultiTaskNet(nnx.Module):
@@ -143,7 +144,8 @@ class MultiTaskNet(nnx.Module):
 
     def __init__(self, tasks: Sequence[TaskSpec], arch, in_ch: int, image_hw: tuple[int, int], *,
                  fusion: str = "nddr", shortcut: bool = False, nddr_init: str = "constant",
-                 init_weights: Sequence[float] = (0.9, 0.1), nddr_bn_epsilon: float = 1e-5, rngs: nnx.Rngs):
+                 init_weights: Sequence[float] = (0.9, 0.1), nddr_bn_epsilon: float = 1e-5,
+                 same_column_init: bool = True, rngs: nnx.Rngs):
         if fusion not in ("nddr", "cross_stitch", "none"):
             raise ValueError(f"fusion must be 'nddr', 'cross_stitch' or 'none', got {fusion!r}")
         if shortcut and fusion != "nddr":
@@ -153,7 +155,13 @@ class MultiTaskNet(nnx.Module):
         self.fusion = fusion
         self.use_shortcut = shortcut
         T = len(tasks)
-        self.columns = nnx.List([TaskColumn(t, arch, in_ch, image_hw, rngs=rngs) for t in tasks])
+        # The paper's columns all start from the same ImageNet VGG-16, so channel c of one column
+        # corresponds to channel c of the others -- what the diagonal NDDR init assumes. Without a
+        # pre-trained model we keep that property by giving every column the same initial weights.
+        column_key = rngs.params() if same_column_init else None
+        self.columns = nnx.List([
+            TaskColumn(t, arch, in_ch, image_hw, rngs=nnx.Rngs(params=column_key) if same_column_init else rngs)
+            for t in tasks])
         if fusion == "nddr":
             self.fusions = nnx.List([NDDRLayer(T, c, init=nddr_init, init_weights=init_weights,
                                                bn_momentum=arch.bn_momentum, bn_epsilon=nddr_bn_epsilon, rngs=rngs)
@@ -191,8 +199,8 @@ class HardSharingNet(nnx.Module):
     def __init__(self, tasks: Sequence[TaskSpec], arch, in_ch: int, image_hw: tuple[int, int], *, rngs: nnx.Rngs):
         self.tasks = tuple(tasks)
         self.image_hw = tuple(image_hw)
-        self.stages = vgg_stages(in_ch, arch.channels, arch.depths, bn_momentum=arch.bn_momentum, rngs=rngs)
-        hw = stage_hw(image_hw, len(arch.channels))
+        self.stages = _stages(arch, in_ch, rngs)
+        hw = _out_hw(arch, image_hw)
         self.heads = nnx.List([_make_head(t, arch, arch.channels[-1], hw, rngs) for t in tasks])
 
     def __call__(self, x: jax.Array, *, train: bool, rngs: nnx.Rngs | None = None) -> tuple[jax.Array, ...]:

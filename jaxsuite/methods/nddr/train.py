@@ -30,6 +30,11 @@ from jaxsuite.methods.nddr.model import HardSharingNet, MultiTaskNet
 
 def build_model(config, rngs: nnx.Rngs) -> nnx.Module:
     m = config.model
+    n = len(m.channels)
+    for key in ("depths", "pool_strides", "dilations"):
+        if len(m[key]) != n:
+            raise ConfigError(f"config key 'model.{key}' needs one entry per stage: model.channels has {n}, "
+                              f"model.{key} is {tuple(m[key])}")
     tasks = tuple(dataclasses.replace(t, loss_weight=config.loss.normals_weight) if t.kind == "normals" else t
                   for t in nddr_data.tasks(config.dataset))
     h, w, c = nddr_data.image_shape(config)
@@ -38,7 +43,8 @@ def build_model(config, rngs: nnx.Rngs) -> nnx.Module:
     if m.kind != "multi_column":
         raise ConfigError(f"config key 'model.kind' must be 'multi_column' or 'hard_sharing', got {m.kind!r}")
     return MultiTaskNet(tasks, m, c, (h, w), fusion=m.fusion, shortcut=m.shortcut, nddr_init=m.nddr_init,
-                        init_weights=tuple(m.init_weights), nddr_bn_epsilon=m.nddr_bn_epsilon, rngs=rngs)
+                        init_weights=tuple(m.init_weights), nddr_bn_epsilon=m.nddr_bn_epsilon,
+                        same_column_init=m.same_column_init, rngs=rngs)
 
 
 def _names(path) -> list[str]:
