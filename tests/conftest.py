@@ -7,6 +7,7 @@ REPO = Path(__file__).resolve().parents[1]
 JIT_CACHE = REPO / ".pytest_cache" / "jax"
 os.environ.setdefault("JAXSUITE_JIT_CACHE", str(JIT_CACHE))  # for CLI subprocesses
 os.environ.setdefault("JAXSUITE_DATA", str(REPO.parent / "shared" / "data"))
+os.environ["JAXSUITE_CACHE_GENERATED"] = "0"  # never write generated data into the (shared) data folder
 
 import jax  # noqa: E402
 

@@ -126,7 +126,10 @@ def check(source: Source) -> dict[str, str]:
 
 
 def generated_dir() -> Path | None:
-    """``$JAXSUITE_DATA/generated`` for procedural data, or None when that folder is not writable."""
+    """``$JAXSUITE_DATA/generated`` for procedural data, or None when that folder is not writable or
+    ``JAXSUITE_CACHE_GENERATED=0`` (the tests set it: they never write into the shared data folder)."""
+    if os.environ.get("JAXSUITE_CACHE_GENERATED", "1") == "0":
+        return None
     path = data_root() / "generated"
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ TITLE = "NDDR-CNN: layerwise multi-task feature fusion (Gao et al., CVPR 2019)"
 REFERENCE = "nddr"
 
 VARIANTS = {
-    "nddr": ("NDDR layers after every stage, init (0.9, 0.1), NDDR lr x100", {}),
+    "nddr": ("NDDR layers after every stage, init (0.9, 0.1), NDDR lr x optim.fusion_lr_mult", {}),
     "nddr_shortcut": ("NDDR with the shortcut to the last stage (Sec. 3.4)", {"model.shortcut": True}),
     "single_task": ("the single-task networks trained on for the same extra budget", {"model.fusion": "none"}),
     "hard_sharing": ("shared trunk, split heads, trained from scratch for the total budget",
@@ -34,7 +34,7 @@ VARIANTS = {
     "cross_stitch": ("cross-stitch units (Misra et al. 2016), init [[0.9, 0.1], [0.1, 0.9]]",
                      {"model.fusion": "cross_stitch"}),
     "nddr_xavier": ("ablation: NDDR weights Xavier-initialised", {"model.nddr_init": "xavier"}),
-    "nddr_lr1": ("ablation: no x100 lr multiplier on NDDR parameters", {"optim.fusion_lr_mult": 1.0}),
+    "nddr_lr1": ("ablation: NDDR parameters at the base lr (multiplier 1)", {"optim.fusion_lr_mult": 1.0}),
 }
 
 
