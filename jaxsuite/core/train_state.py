@@ -1,8 +1,9 @@
 """The train state every method's pure ``train_step`` carries: arrays only, plus static graph/optimizer.
 
-NNX modules cross into pure functions here: ``init`` splits a module into its graph definition
-(static), its parameters and its other state (batch statistics) as plain dicts of arrays; a step
-merges them back with :meth:`TrainState.merge`. ``graphdef`` and ``tx`` are static pytree fields, so
+NNX modules cross into pure functions here: a method's ``init`` splits its module into the graph
+definition (static), its parameters and its other state (batch statistics) as plain dicts of arrays
+(``nnx.split(model, nnx.Param, ...)`` then ``.to_pure_dict()``); a step merges them back with
+:meth:`TrainState.merge`. ``graphdef`` and ``tx`` are static pytree fields, so
 the leaves of a state are arrays only and it checkpoints as is.
 """
 from __future__ import annotations
@@ -24,13 +25,6 @@ class TrainState:
     rng: jax.Array
     graphdef: Any = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
-
-    @classmethod
-    def create(cls, model: nnx.Module, tx: optax.GradientTransformation, rng: jax.Array) -> "TrainState":
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        params, rest = params.to_pure_dict(), rest.to_pure_dict()
-        return cls(step=jnp.zeros((), jnp.int32), params=params, model_state=rest,
-                   opt_state=tx.init(params), rng=rng, graphdef=graphdef, tx=tx)
 
     def merge(self, params: Any | None = None, model_state: Any | None = None) -> nnx.Module:
         """The NNX module with these (or the state's own) parameters and batch statistics."""
