@@ -81,7 +81,8 @@ def test_variant_networks_produce_task_outputs(images, overrides):
 def test_optimizer_multipliers_and_weight_decay():
     """One SGD step (momentum state empty) from zero parameters: update = -lr * multiplier * grad;
     from unit kernels with zero gradient: update = -lr * multiplier * 0.5 * wd on kernels only."""
-    cfg = tiny_config(["optim.decay_steps=100", "optim.lr=0.1", "optim.fusion_lr_mult=100.0", "model.shortcut=True"])
+    cfg = tiny_config(["optim.decay_steps=100", "optim.lr=0.1", "optim.fusion_lr_mult=100.0",
+                       "model.shortcut=True"])
     state = train.init(cfg, jax.random.PRNGKey(0))
     groups = jax.tree_util.tree_map_with_path(lambda p, _: train.param_group(p), state.params)
     flat = {jax.tree_util.keystr(p): g for p, g in jax.tree_util.tree_leaves_with_path(groups)}
