@@ -103,7 +103,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
 
     pending: list[tuple[int, Any]] = []
     interrupted = False
-    bar = tqdm(total=num_steps, initial=start, desc=desc, disable=not progress, file=sys.stderr,
+    bar = tqdm(total=num_steps, initial=start, desc=desc, disable=None if progress else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
 
     def flush():
