@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxsuite: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `jaxsuite list | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:  # noqa: BLE001 -- runner.Interrupted without importing the runner eagerly
         if type(err).__name__ == "Interrupted":
             print(f"jaxsuite: {err}", file=sys.stderr)
