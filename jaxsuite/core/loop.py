@@ -89,11 +89,11 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
     writer = MetricsWriter(workdir / "metrics.jsonl")
     t0 = time.perf_counter()
 
-    abstract = jax.eval_shape(init_fn)
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), abstract)
     start = ckpt.latest_step()
-    if start is not None:
+    if start is not None:  # only a restore needs the abstract state (tracing init is not free)
+        abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+                                jax.eval_shape(init_fn))
         state = ckpt.restore(abstract)
         writer.truncate_after(start)
     else:
@@ -166,11 +166,14 @@ def host_batches(arrays: Mapping[str, np.ndarray], batch_size: int, seed: int) -
     if batch_size > n:
         raise UserError(f"config key 'batch_size' ({batch_size}) exceeds the {n} training examples")
     per_epoch = n // batch_size
+    cache: dict[int, np.ndarray] = {}  # this epoch's permutation, drawn once
 
     def batch_fn(step: int) -> dict:
         epoch, i = divmod(step, per_epoch)
-        perm = np.random.default_rng([seed, epoch]).permutation(n)
-        idx = perm[i * batch_size:(i + 1) * batch_size]
+        if epoch not in cache:
+            cache.clear()
+            cache[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
+        idx = cache[epoch][i * batch_size:(i + 1) * batch_size]
         return {k: v[idx] for k, v in arrays.items()}
 
     return batch_fn

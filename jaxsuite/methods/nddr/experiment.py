@@ -78,23 +78,31 @@ def load_data(config) -> dict:
 
 def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, data: dict, init_from=None,
            progress: bool, desc: str):
+    """Train (or resume, or just restore) one phase; returns (fit result, test metrics, train seconds).
+
+    A finished phase leaves ``summary.json``; restoring it again (the shared single-task phase, once per
+    variant) reads its metrics from there instead of evaluating the same state again."""
     cfg = ml_collections.ConfigDict(cfg.to_dict())
     _set(cfg, "optim.decay_steps", steps)
     _set(cfg, "optim.lr", lr)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), phase)
+    summary_path = Path(workdir) / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     result = fit(
         init_fn=lambda: train.init(cfg, key, init_from=init_from),
         train_step=train.train_step,
         batch_fn=host_batches(data["train"], cfg.batch_size, seed * 1000 + phase),
         num_steps=steps, workdir=workdir,
-        evaluate_fn=lambda s: train.evaluate(s, data["test"], cfg.eval_batch_size),
+        evaluate_fn=None if summary else (lambda s: train.evaluate(s, data["test"], cfg.eval_batch_size)),
         eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
         log_every=cfg.log_every, desc=desc, progress=progress)
-    summary_path = Path(workdir) / "summary.json"
-    if result.start_step < steps and not result.interrupted:
-        summary_path.write_text(json.dumps({"train_seconds": result.train_seconds, **result.eval_metrics}))
-    seconds = json.loads(summary_path.read_text())["train_seconds"] if summary_path.exists() else result.train_seconds
-    return result, seconds
+    if summary is None and result.start_step < steps and not result.interrupted:
+        summary = {"train_seconds": result.train_seconds, **result.eval_metrics}
+        summary_path.write_text(json.dumps(summary))
+    if summary is None:  # nothing trained now and no record: the metrics of this call stand
+        return result, result.eval_metrics, result.train_seconds
+    metrics = {k: v for k, v in summary.items() if k != "train_seconds"}
+    return result, metrics, summary["train_seconds"]
 
 
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
@@ -108,23 +116,25 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     data = load_data(cfg)
     total = config.pretrain.steps + config.finetune_steps
     if cfg.model.kind == "hard_sharing":
-        result, seconds = _phase(cfg, steps=total, lr=config.pretrain.lr, seed=seed, phase=0, workdir=workdir / "train",
-                                 data=data, progress=progress, desc=f"{variant} s{seed}")
-        return None if result.interrupted else {**result.eval_metrics, "train_seconds": seconds}
+        result, metrics, seconds = _phase(cfg, steps=total, lr=config.pretrain.lr, seed=seed, phase=0,
+                                          workdir=workdir / "train", data=data, progress=progress,
+                                          desc=f"{variant} s{seed}")
+        return None if result.interrupted else {**metrics, "train_seconds": seconds}
 
     single = variant_config(config, "single_task")
     _set(single, "model.shortcut", False)
     pre_dir = Path(shared_dir) / "pretrain" / f"seed{seed}" if shared_dir else workdir / "pretrain"
-    pre, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
-                              workdir=pre_dir, data=data, progress=progress, desc=f"single-task s{seed}")
+    pre, pre_metrics, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
+                                           workdir=pre_dir, data=data, progress=progress,
+                                           desc=f"single-task s{seed}")
     if pre.interrupted:
         return None
-    result, seconds = _phase(cfg, steps=config.finetune_steps, lr=config.optim.lr, seed=seed, phase=1,
-                             workdir=workdir / "finetune", data=data, init_from=pre.state, progress=progress,
-                             desc=f"{variant} s{seed}")
+    result, metrics, seconds = _phase(cfg, steps=config.finetune_steps, lr=config.optim.lr, seed=seed, phase=1,
+                                      workdir=workdir / "finetune", data=data, init_from=pre.state,
+                                      progress=progress, desc=f"{variant} s{seed}")
     if result.interrupted:
         return None
-    return {**result.eval_metrics, **{f"pretrain_{k}": v for k, v in pre.eval_metrics.items()},
+    return {**metrics, **{f"pretrain_{k}": v for k, v in pre_metrics.items()},
             "train_seconds": pre_seconds + seconds}
 
 
