@@ -1,0 +1,55 @@
+"""Graphs for ExGRG as one full batch: row-normalised sparse features (BCOO), a jraph.GraphsTuple,
+the fixed relation-graph components (adjacency, LapPE k-NN, RWSE k-NN) and the split masks."""
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+from jax.experimental import sparse as jsparse
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.data.planetoid import PLANETOID, Graph, karate_club, load_planetoid
+from jaxsuite.methods.exgrg.relation_graph import Edges, laplacian_pe, random_walk_se, static_knn
+from jaxsuite.nn.gnn import graphs_tuple
+
+DATASETS = ("karate", "cora", "citeseer", "pubmed")
+
+
+def load_graph(name: str) -> Graph:
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r} for exgrg (known: {', '.join(DATASETS)})")
+    return karate_club() if name == "karate" else load_planetoid(name)
+
+
+@functools.lru_cache(maxsize=4)
+def full_batch(name: str, pe_dim: int = 16, rw_steps: int = 16, pe_k: int = 10) -> dict:
+    g = load_graph(name)
+    n = g.num_nodes
+    feats = g.features / np.maximum(g.features.sum(1, keepdims=True), 1e-12)
+    pe_k = min(pe_k, n - 1)
+    static = {
+        "adj": Edges(jnp.asarray(g.senders), jnp.asarray(g.receivers), jnp.ones(len(g.senders), jnp.float32)),
+        "lap": jax_edges(static_knn(laplacian_pe(g.senders, g.receivers, n, min(pe_dim, n - 3)), pe_k)),
+        "rw": jax_edges(static_knn(random_walk_se(g.senders, g.receivers, n, rw_steps), pe_k)),
+    }
+    return {"x": jsparse.BCOO.from_scipy_sparse(sp.csr_matrix(feats.astype(np.float32))),
+            "graph": graphs_tuple(g.senders, g.receivers, n), "static": static,
+            "labels": jnp.asarray(g.labels), "train_mask": jnp.asarray(g.train_mask),
+            "val_mask": jnp.asarray(g.val_mask), "test_mask": jnp.asarray(g.test_mask),
+            "dense_x": feats.astype(np.float32)}
+
+
+def jax_edges(e: Edges) -> Edges:
+    return Edges(jnp.asarray(e.senders), jnp.asarray(e.receivers), jnp.asarray(e.weights))
+
+
+def data_status(name: str) -> str:
+    if name == "karate":
+        return "embedded (networkx)"
+    if name == "pubmed":
+        return "present" if (PLANETOID.folder / "ind.pubmed.allx").is_file() else "missing ind.pubmed.allx"
+    missing = [f.name for f in PLANETOID.files if f.name.startswith(f"ind.{name}.")
+               and not (PLANETOID.folder / f.name).is_file()]
+    return "present" if not missing else f"missing ({PLANETOID.folder})"

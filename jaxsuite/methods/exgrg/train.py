@@ -1,0 +1,157 @@
+"""Pure, jittable ``init`` / ``train_step`` / ``evaluate`` for ExGRG and its baselines.
+
+One ``train_step`` is one EM iteration (the paper's single gradient procedure):
+  E-step: with the encoder frozen (stop-gradient), embed the clean graph, build the online
+          relation-graph components (k-NN on cosine similarity, k-means clusters warm-started
+          from the previous step's centroids) and take the fixed ones (adjacency, LapPE / RWSE
+          k-NN) from the batch;
+  M-step: one Adam step on L = inv_w * sum_c w_c I_c(Z1, Z2) + var_w (V(Z1) + V(Z2)) + cov_w (C(Z1) + C(Z2)).
+
+The batch is the whole graph: ``{"x": features (BCOO or dense), "graph": jraph.GraphsTuple,
+"static": {name: Edges}, "labels", "train_mask", "val_mask", "test_mask"}``.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.core.train_state import TrainState
+from jaxsuite.methods.exgrg import losses
+from jaxsuite.methods.exgrg.model import GraphSSL, Hyper
+from jaxsuite.methods.exgrg.probe import linear_probe
+from jaxsuite.methods.exgrg.relation_graph import Edges, augmentation_pairs, kmeans, knn_edges
+
+COMPONENTS = ("aug", "adj", "knn", "cluster", "lap", "rw")
+KINDS = ("exgrg", "cca_ssg", "bgrl", "supervised")
+
+
+def hyper(config) -> Hyper:
+    if config.kind not in KINDS:
+        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {config.kind!r}")
+    comps = tuple((name, float(w)) for name, w in config.relation.weights.items() if float(w) > 0)
+    unknown = [name for name, _ in comps if name not in COMPONENTS]
+    if unknown:
+        raise ConfigError(f"config key 'relation.weights' names unknown components {unknown} (known: {COMPONENTS})")
+    steps = config.supervised.steps if config.kind == "supervised" else config.steps
+    return Hyper(kind=config.kind, feature_drop=config.aug.feature_drop, edge_drop=config.aug.edge_drop,
+                 inv_weight=config.loss.inv_weight, var_weight=config.loss.var_weight,
+                 cov_weight=config.loss.cov_weight, components=comps, knn_k=config.relation.knn_k,
+                 num_clusters=config.relation.num_clusters, kmeans_iters=config.relation.kmeans_iters,
+                 cca_lambda=config.loss.cca_lambda, ema_start=config.bgrl.ema, total_steps=steps,
+                 dropout=config.supervised.dropout)
+
+
+def init(config, rng: jax.Array) -> TrainState:
+    """Needs ``config.data.num_features`` / ``num_classes`` (set by the experiment from the loaded graph)."""
+    if config.data.num_features <= 0:
+        raise ConfigError("config key 'data.num_features' must be set to the graph's feature dimension")
+    hp = hyper(config)
+    sizes = ((config.supervised.hidden, config.data.num_classes) if hp.kind == "supervised"
+             else tuple(config.model.sizes))
+    k_model, k_aux, k_state = jax.random.split(rng, 3)
+    model = GraphSSL(config.data.num_features, sizes, hp, rngs=nnx.Rngs(params=k_model))
+    if hp.kind == "supervised":
+        tx = optax.chain(optax.add_decayed_weights(config.supervised.weight_decay), optax.adam(config.supervised.lr))
+    else:
+        tx = optax.chain(optax.add_decayed_weights(config.optim.weight_decay), optax.adam(config.optim.lr))
+    state = TrainState.create(model, tx, k_state)
+    aux = {}
+    if hp.kind == "bgrl":
+        aux["target"] = state.params["encoder"]
+    if dict(hp.components).get("cluster", 0) > 0:
+        c = jax.random.normal(k_aux, (hp.num_clusters, sizes[-1]))
+        aux["centroids"] = c / jnp.linalg.norm(c, axis=-1, keepdims=True)
+    return state.replace(aux=aux)
+
+
+def _view(key, graph, num_features: int, hp: Hyper):
+    kf, ke = jax.random.split(key)
+    fmask = jax.random.bernoulli(kf, 1.0 - hp.feature_drop, (num_features,)).astype(jnp.float32)
+    emask = jax.random.bernoulli(ke, 1.0 - hp.edge_drop, graph.edges.shape).astype(jnp.float32)
+    return graph._replace(edges=graph.edges * emask), fmask
+
+
+def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    hp: Hyper = state.merge().hyper
+    x, graph = batch["x"], batch["graph"]
+    n, f = batch["labels"].shape[0], x.shape[1]
+    k1, k2, k3 = jax.random.split(state.step_key(), 3)
+    aux, metrics = dict(state.aux or {}), {}
+
+    if hp.kind == "supervised":
+        def loss_fn(params):
+            logits = state.merge(params).encoder(graph, x, dropout=hp.dropout, rngs=nnx.Rngs(dropout=k3))
+            ce = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.maximum(batch["labels"], 0))
+            m = batch["train_mask"].astype(jnp.float32)
+            return jnp.sum(ce * m) / m.sum(), {}
+    else:
+        g1, fm1 = _view(k1, graph, f, hp)
+        g2, fm2 = _view(k2, graph, f, hp)
+        weights = dict(hp.components)
+        # ---- E-step: the relation graph from the frozen encoder --------------------------------
+        edges: dict[str, Edges] = {}
+        assign = None
+        if hp.kind == "exgrg":
+            h = jax.lax.stop_gradient(state.merge().encoder(graph, x))
+            for name in weights:
+                if name == "aug":
+                    edges[name] = augmentation_pairs(n)
+                elif name == "knn":
+                    edges[name] = knn_edges(h, hp.knn_k)
+                elif name == "cluster":
+                    assign, aux["centroids"] = kmeans(h, state.aux["centroids"], hp.kmeans_iters)
+                else:
+                    edges[name] = batch["static"][name]
+
+        # ---- M-step ------------------------------------------------------------------------------
+        def loss_fn(params):
+            model = state.merge(params)
+            z1, z2 = model.encoder(g1, x, fm1), model.encoder(g2, x, fm2)
+            if hp.kind == "cca_ssg":
+                return losses.cca_ssg(z1, z2, hp.cca_lambda), {}
+            if hp.kind == "bgrl":
+                target = state.merge({**params, "encoder": state.aux["target"]}).encoder
+                t1, t2 = target(g1, x, fm1), target(g2, x, fm2)
+                return losses.bgrl(model.predictor(z1), model.predictor(z2), t1, t2), {}
+            terms = {name: losses.edge_invariance(z1, z2, e) for name, e in edges.items()}
+            if assign is not None:
+                terms["cluster"] = losses.cluster_invariance(z1, z2, assign, hp.num_clusters)
+            inv = sum(weights[name] * t for name, t in terms.items())
+            var = losses.variance(z1) + losses.variance(z2)
+            cov = losses.covariance(z1) + losses.covariance(z2)
+            total = hp.inv_weight * inv + hp.var_weight * var + hp.cov_weight * cov
+            return total, {"invariance": inv, "variance": var, "covariance": cov,
+                           **{f"inv_{k}": v for k, v in terms.items()}}
+
+    (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    new = state.apply_gradients(grads, state.model_state)
+    if hp.kind == "bgrl":  # target <- tau * target + (1 - tau) * online, tau cosine-annealed to 1
+        progress = jnp.minimum(state.step / max(hp.total_steps, 1), 1.0)
+        tau = 1.0 - (1.0 - hp.ema_start) * (jnp.cos(jnp.pi * progress) + 1.0) / 2.0
+        aux["target"] = jax.tree.map(lambda t, o: tau * t + (1 - tau) * o, state.aux["target"], new.params["encoder"])
+    metrics.update({"loss": loss, **terms, "grad_norm": optax.global_norm(grads)})
+    return new.replace(aux=aux or state.aux), metrics
+
+
+@jax.jit
+def embed(state: TrainState, x, graph) -> jax.Array:
+    """Frozen embeddings of the clean graph (logits for the supervised GCN)."""
+    return state.merge().encoder(graph, x)
+
+
+def evaluate(state: TrainState, data: dict, num_random_splits: int = 10) -> dict[str, float]:
+    """Linear probe of the frozen embeddings (public split + random 10/10/80 splits); the supervised
+    GCN is read out directly on the public split."""
+    out = embed(state, data["x"], data["graph"])
+    labels = np.asarray(data["labels"])
+    if state.merge().hyper.kind == "supervised":
+        pred = np.asarray(out).argmax(-1)
+        test, val = np.asarray(data["test_mask"]), np.asarray(data["val_mask"])
+        return {"test_accuracy": float(np.mean(pred[test] == labels[test])),
+                "val_accuracy": float(np.mean(pred[val] == labels[val]))}
+    return linear_probe(out, labels, data["train_mask"], data["val_mask"], data["test_mask"],
+                        num_classes=int(labels.max()) + 1, num_random_splits=num_random_splits)
