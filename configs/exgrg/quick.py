@@ -13,7 +13,7 @@ def get_config() -> ConfigDict:
     c.kind = "exgrg"
     c.model = ConfigDict({"sizes": (512, 512)})
     c.aug = ConfigDict({"feature_drop": 0.1, "edge_drop": 0.4})
-    c.loss = ConfigDict({"inv_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0, "cca_lambda": 1e-3})
+    c.loss = ConfigDict({"form": "whitened", "inv_weight": 25.0, "var_weight": 25.0, "cov_weight": 1.0, "cca_lambda": 1e-3})
     c.relation = ConfigDict({
         "weights": ConfigDict({"aug": 1.0, "adj": 0.5, "knn": 0.5, "cluster": 0.25, "lap": 0.1, "rw": 0.1}),
         "knn_k": 10, "num_clusters": 16, "kmeans_iters": 3})

@@ -76,11 +76,12 @@ def _check_finite(records: list[tuple[int, Mapping[str, Any]]], last_good: int |
 def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[[int], Any], num_steps: int,
         workdir: str | Path, evaluate_fn: Callable[[Any], Mapping[str, float]] | None = None,
         eval_every: int = 0, checkpoint_every: int = 500, keep_checkpoints: int = 2, log_every: int = 50,
-        mesh=None, desc: str = "train", progress: bool = True) -> FitResult:
+        mesh=None, desc: str = "train", progress: bool = True, shard_batches: bool = True) -> FitResult:
     """Train ``num_steps`` steps in ``workdir`` (resuming from its latest checkpoint) and evaluate.
 
     ``train_step(state, batch) -> (state, metrics)`` is jitted with the state donated and the batch
-    sharded over the mesh's ``data`` axis. ``state.step`` counts finished steps.
+    sharded over the mesh's ``data`` axis (``shard_batches=False``: replicated, for full-batch methods
+    such as a whole graph). ``state.step`` counts finished steps.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,8 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
     try:
         with _stop_on_signals() as stop:
             for step in range(start, num_steps):
-                batch = sharding.shard_batch(batch_fn(step), mesh)
+                batch = batch_fn(step)
+                batch = sharding.shard_batch(batch, mesh) if shard_batches else sharding.replicate(batch, mesh)
                 state, metrics = step_fn(state, batch)
                 pending.append((step + 1, metrics))
                 done = step + 1

@@ -25,6 +25,14 @@ class TrainState:
     rng: jax.Array
     graphdef: Any = struct.field(pytree_node=False)
     tx: optax.GradientTransformation = struct.field(pytree_node=False)
+    aux: Any = None  # method-specific arrays carried across steps (an EMA target, cluster centroids, ...)
+
+    @classmethod
+    def create(cls, model: nnx.Module, tx: optax.GradientTransformation, rng: jax.Array) -> "TrainState":
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        params, rest = params.to_pure_dict(), rest.to_pure_dict()
+        return cls(step=jnp.zeros((), jnp.int32), params=params, model_state=rest,
+                   opt_state=tx.init(params), rng=rng, graphdef=graphdef, tx=tx)
 
     def merge(self, params: Any | None = None, model_state: Any | None = None) -> nnx.Module:
         """The NNX module with these (or the state's own) parameters and batch statistics."""

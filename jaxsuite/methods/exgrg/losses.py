@@ -30,36 +30,43 @@ def covariance(z: jax.Array) -> jax.Array:
 
 
 def edge_invariance(z1: jax.Array, z2: jax.Array, edges: Edges) -> jax.Array:
-    """sum_e w_e ||z1[s_e] - z2[r_e]||^2 / (D sum_e w_e), symmetrised over the two views."""
+    """sum_e w_e ||z1[s_e] - z2[r_e]||^2 / sum_e w_e, symmetrised over the two views."""
     def one(a, b):
         d = a[edges.senders] - b[edges.receivers]
         return jnp.sum(edges.weights * jnp.sum(d * d, -1))
 
     total = 0.5 * (one(z1, z2) + one(z2, z1))
-    return total / (z1.shape[1] * jnp.maximum(edges.weights.sum(), 1e-8))
+    return total / jnp.maximum(edges.weights.sum(), 1e-8)
 
 
 def cluster_invariance(z1: jax.Array, z2: jax.Array, assign: jax.Array, num_clusters: int) -> jax.Array:
     """G^S: every pair (i, j) in the same cluster C with weight 1/|C|. Exactly
-    sum_C [sum_i ||z1_i||^2 + sum_j ||z2_j||^2 - 2 (sum_i z1_i).(sum_j z2_j) / |C|] / (D N),
+    sum_C [sum_i ||z1_i||^2 + sum_j ||z2_j||^2 - 2 (sum_i z1_i).(sum_j z2_j) / |C|] / N,
     without materialising the |C|^2 edges."""
     n, d = z1.shape
     s1 = jax.ops.segment_sum(z1, assign, num_clusters)
     s2 = jax.ops.segment_sum(z2, assign, num_clusters)
     m = jax.ops.segment_sum(jnp.ones(n), assign, num_clusters)
     cross = jnp.sum(jnp.sum(s1 * s2, -1) / jnp.maximum(m, 1.0))
-    return (jnp.sum(z1 * z1) + jnp.sum(z2 * z2) - 2.0 * cross) / (d * n)
+    return (jnp.sum(z1 * z1) + jnp.sum(z2 * z2) - 2.0 * cross) / n
+
+
+def whiten(z: jax.Array) -> jax.Array:
+    """Per-dimension standardisation scaled by 1/sqrt(N), so that Z^T Z is the correlation matrix."""
+    return (z - z.mean(0)) / (z.std(0) + 1e-8) / jnp.sqrt(z.shape[0])
+
+
+def decorrelation(zw: jax.Array) -> jax.Array:
+    """||Z^T Z - I||_F^2 of whitened Z: its diagonal is the variance term (each dimension at unit
+    variance) and its off-diagonal the covariance term of VICReg, in CCA-SSG's form."""
+    c = zw.T @ zw
+    return jnp.sum((c - jnp.eye(c.shape[0])) ** 2)
 
 
 def cca_ssg(z1: jax.Array, z2: jax.Array, lam: float) -> jax.Array:
-    """CCA-SSG: standardise each dimension (and scale by 1/sqrt(N)), then
-    ||Z1 - Z2||_F^2 + lam (||Z1^T Z1 - I||_F^2 + ||Z2^T Z2 - I||_F^2)."""
-    def std(z):
-        return (z - z.mean(0)) / (z.std(0) + 1e-8) / jnp.sqrt(z.shape[0])
-
-    a, b = std(z1), std(z2)
-    eye = jnp.eye(z1.shape[1])
-    return jnp.sum((a - b) ** 2) + lam * (jnp.sum((a.T @ a - eye) ** 2) + jnp.sum((b.T @ b - eye) ** 2))
+    """CCA-SSG: ||Z1 - Z2||_F^2 + lam (||Z1^T Z1 - I||_F^2 + ||Z2^T Z2 - I||_F^2) on whitened Z."""
+    a, b = whiten(z1), whiten(z2)
+    return jnp.sum((a - b) ** 2) + lam * (decorrelation(a) + decorrelation(b))
 
 
 def bgrl(q1: jax.Array, q2: jax.Array, t1: jax.Array, t2: jax.Array) -> jax.Array:

@@ -16,6 +16,7 @@ from jaxsuite.nn.gnn import GCN
 @dataclasses.dataclass(frozen=True)
 class Hyper:
     kind: str  # "exgrg" (VICReg form + relation graph; vicreg_aug is its G^O-only case) | "cca_ssg" | "bgrl" | "supervised"
+    form: str = "whitened"  # variance/covariance terms: "whitened" (CCA-SSG form) or "vicreg" (hinge form)
     feature_drop: float = 0.1
     edge_drop: float = 0.4
     inv_weight: float = 25.0

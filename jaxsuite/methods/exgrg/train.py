@@ -37,7 +37,9 @@ def hyper(config) -> Hyper:
     if unknown:
         raise ConfigError(f"config key 'relation.weights' names unknown components {unknown} (known: {COMPONENTS})")
     steps = config.supervised.steps if config.kind == "supervised" else config.steps
-    return Hyper(kind=config.kind, feature_drop=config.aug.feature_drop, edge_drop=config.aug.edge_drop,
+    if config.loss.form not in ("whitened", "vicreg"):
+        raise ConfigError(f"config key 'loss.form' must be 'whitened' or 'vicreg', got {config.loss.form!r}")
+    return Hyper(kind=config.kind, form=config.loss.form, feature_drop=config.aug.feature_drop, edge_drop=config.aug.edge_drop,
                  inv_weight=config.loss.inv_weight, var_weight=config.loss.var_weight,
                  cov_weight=config.loss.cov_weight, components=comps, knn_k=config.relation.knn_k,
                  num_clusters=config.relation.num_clusters, kmeans_iters=config.relation.kmeans_iters,
@@ -111,6 +113,8 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         def loss_fn(params):
             model = state.merge(params)
             z1, z2 = model.encoder(g1, x, fm1), model.encoder(g2, x, fm2)
+            if hp.kind == "exgrg" and hp.form == "whitened":
+                z1, z2 = losses.whiten(z1), losses.whiten(z2)
             if hp.kind == "cca_ssg":
                 return losses.cca_ssg(z1, z2, hp.cca_lambda), {}
             if hp.kind == "bgrl":
@@ -121,9 +125,14 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
             if assign is not None:
                 terms["cluster"] = losses.cluster_invariance(z1, z2, assign, hp.num_clusters)
             inv = sum(weights[name] * t for name, t in terms.items())
+            if hp.form == "whitened":  # N * mean over G's edges == ||Z1 - Z2||_F^2 for G = G^O
+                dec = losses.decorrelation(z1) + losses.decorrelation(z2)
+                total = n * inv + hp.cca_lambda * dec
+                return total, {"invariance": n * inv, "decorrelation": dec,
+                               **{f"inv_{k}": v for k, v in terms.items()}}
             var = losses.variance(z1) + losses.variance(z2)
             cov = losses.covariance(z1) + losses.covariance(z2)
-            total = hp.inv_weight * inv + hp.var_weight * var + hp.cov_weight * cov
+            total = hp.inv_weight * inv / z1.shape[1] + hp.var_weight * var + hp.cov_weight * cov
             return total, {"invariance": inv, "variance": var, "covariance": cov,
                            **{f"inv_{k}": v for k, v in terms.items()}}
 
