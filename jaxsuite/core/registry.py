@@ -13,6 +13,7 @@ from types import ModuleType
 from jaxsuite.core.errors import ConfigError
 
 METHODS: dict[str, str] = {
+    "exgrg": "jaxsuite.methods.exgrg.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
 }
 

@@ -26,6 +26,8 @@ class Hyper:
     knn_k: int = 10
     num_clusters: int = 16
     kmeans_iters: int = 3
+    knn_hops: int = 0  # 0: k-NN over all nodes; r > 0: only among the r-hop neighbours
+    refresh_every: int = 1  # E-step period in steps (1 = every EM iteration, as in the paper)
     cca_lambda: float = 1e-3
     ema_start: float = 0.99
     total_steps: int = 100

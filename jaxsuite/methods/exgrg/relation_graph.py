@@ -37,14 +37,32 @@ def augmentation_pairs(num_nodes: int) -> Edges:
     return Edges(idx, idx, jnp.ones(num_nodes, jnp.float32))
 
 
-def knn_edges(h: jax.Array, k: int) -> Edges:
-    """Each node -> its k most cosine-similar other nodes, weight 1 (jittable, O(N^2 d) FLOPs on device)."""
+def knn_edges(h: jax.Array, k: int, scope: jax.Array | None = None) -> Edges:
+    """Each node -> its k most cosine-similar other nodes, weight 1 (jittable, O(N^2 d) FLOPs on device).
+
+    ``scope`` (bool [N, N], optional) restricts the candidates, e.g. to the r-hop neighbourhood
+    (``hop_scope``); a node with fewer than k candidates gets weight 0 on the missing edges."""
     hn = h / jnp.maximum(jnp.linalg.norm(h, axis=-1, keepdims=True), 1e-8)
     sim = hn @ hn.T
     sim = sim - 3.0 * jnp.eye(h.shape[0], dtype=sim.dtype)  # never pick yourself
-    _, nbrs = jax.lax.top_k(sim, k)
+    if scope is not None:
+        sim = jnp.where(scope, sim, -10.0)
+    top, nbrs = jax.lax.top_k(sim, k)
     senders = jnp.repeat(jnp.arange(h.shape[0], dtype=jnp.int32), k)
-    return Edges(senders, nbrs.reshape(-1).astype(jnp.int32), jnp.ones(h.shape[0] * k, jnp.float32))
+    weights = (top > -2.0).astype(jnp.float32).reshape(-1)
+    return Edges(senders, nbrs.reshape(-1).astype(jnp.int32), weights)
+
+
+def hop_scope(senders: np.ndarray, receivers: np.ndarray, n: int, hops: int) -> np.ndarray:
+    """bool [N, N]: j is within ``hops`` edges of i (i itself excluded)."""
+    adj = sp.coo_matrix((np.ones(len(senders)), (senders, receivers)), shape=(n, n)).tocsr()
+    reach, power = adj.copy(), adj.copy()
+    for _ in range(hops - 1):
+        power = power @ adj
+        reach = reach + power
+    out = reach.toarray() > 0
+    np.fill_diagonal(out, False)
+    return out
 
 
 def kmeans(h: jax.Array, centroids: jax.Array, iters: int) -> tuple[jax.Array, jax.Array]:

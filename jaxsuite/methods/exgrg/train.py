@@ -43,7 +43,8 @@ def hyper(config) -> Hyper:
                  inv_weight=config.loss.inv_weight, var_weight=config.loss.var_weight,
                  cov_weight=config.loss.cov_weight, components=comps, knn_k=config.relation.knn_k,
                  num_clusters=config.relation.num_clusters, kmeans_iters=config.relation.kmeans_iters,
-                 cca_lambda=config.loss.cca_lambda, ema_start=config.bgrl.ema, total_steps=steps,
+                 cca_lambda=config.loss.cca_lambda, refresh_every=config.relation.refresh_every,
+                 knn_hops=config.relation.knn_hops, ema_start=config.bgrl.ema, total_steps=steps,
                  dropout=config.supervised.dropout)
 
 
@@ -64,9 +65,13 @@ def init(config, rng: jax.Array) -> TrainState:
     aux = {}
     if hp.kind == "bgrl":
         aux["target"] = state.params["encoder"]
+    n = config.data.num_nodes
+    if dict(hp.components).get("knn", 0) > 0:  # the cached E-step output, refreshed at step 0
+        aux["e_knn"] = Edges(jnp.zeros(n * hp.knn_k, jnp.int32), jnp.zeros(n * hp.knn_k, jnp.int32),
+                             jnp.zeros(n * hp.knn_k, jnp.float32))
     if dict(hp.components).get("cluster", 0) > 0:
         c = jax.random.normal(k_aux, (hp.num_clusters, sizes[-1]))
-        aux["centroids"] = c / jnp.linalg.norm(c, axis=-1, keepdims=True)
+        aux["e_cluster"] = (jnp.zeros(n, jnp.int32), c / jnp.linalg.norm(c, axis=-1, keepdims=True))
     return state.replace(aux=aux)
 
 
@@ -98,15 +103,34 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         edges: dict[str, Edges] = {}
         assign = None
         if hp.kind == "exgrg":
-            h = jax.lax.stop_gradient(state.merge().encoder(graph, x))
+            if hp.knn_hops > 0 and "knn" in weights and "knn_scope" not in batch:
+                raise ConfigError("relation.knn_hops > 0 needs batch['knn_scope'] (data.full_batch(..., knn_hops=r))")
+            online = [name for name in weights if name in ("knn", "cluster")]
+            if online:
+                cached = {name: aux[f"e_{name}"] for name in online}
+
+                def refresh(_):
+                    h = jax.lax.stop_gradient(state.merge().encoder(graph, x))
+                    out = {}
+                    if "knn" in online:
+                        out["knn"] = knn_edges(h, hp.knn_k, batch.get("knn_scope"))
+                    if "cluster" in online:
+                        out["cluster"] = kmeans(h, aux["e_cluster"][1], hp.kmeans_iters)
+                    return out
+
+                if hp.refresh_every == 1:  # the paper: a new G every EM iteration
+                    fresh = refresh(None)
+                else:  # reuse the cached G between refreshes (a cheaper E-step)
+                    fresh = jax.lax.cond(state.step % hp.refresh_every == 0, refresh, lambda _: cached, None)
+                aux.update({f"e_{name}": v for name, v in fresh.items()})
+                if "knn" in online:
+                    edges["knn"] = fresh["knn"]
+                if "cluster" in online:
+                    assign = fresh["cluster"][0]
             for name in weights:
                 if name == "aug":
                     edges[name] = augmentation_pairs(n)
-                elif name == "knn":
-                    edges[name] = knn_edges(h, hp.knn_k)
-                elif name == "cluster":
-                    assign, aux["centroids"] = kmeans(h, state.aux["centroids"], hp.kmeans_iters)
-                else:
+                elif name not in ("knn", "cluster"):
                     edges[name] = batch["static"][name]
 
         # ---- M-step ------------------------------------------------------------------------------

@@ -1,0 +1,148 @@
+"""How a variant of ExGRG is run: self-supervised pre-training on each graph of ``config.datasets``
+(full batch), then a linear probe of the frozen embeddings on the public split and on random 10/10/80
+splits. Per data set, ``config.overlays.<dataset>`` overrides the shared config (CiteSeer's encoder
+and budget differ, as in CCA-SSG). Metrics are stored as ``<dataset>/<metric>``; the first data set's
+public-split accuracy is also ``test_accuracy``, the primary metric.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxsuite.core.errors import ConfigError, DataMissingError
+from jaxsuite.core.loop import fit
+from jaxsuite.methods.exgrg import data as exgrg_data
+from jaxsuite.methods.exgrg import train
+from jaxsuite.methods.exgrg.probe import linear_probe
+
+NAME = "exgrg"
+TITLE = "ExGRG: explicitly-generated relation graph for graph SSL (Naseri & Biparva, 2024)"
+REFERENCE = "exgrg"
+
+PLUS_WEIGHT = 0.05
+_ONLY_AUG = {f"relation.weights.{c}": 0.0 for c in train.COMPONENTS if c != "aug"}
+VARIANTS = {
+    "exgrg": ("the relation graph G = sum of the weighted components in relation.weights", {}),
+    "vicreg_aug": ("same encoder and loss, G = augmentation pairs only (the implicit graph)", _ONLY_AUG),
+    "bgrl": ("BGRL (Thakoor et al. 2021): EMA target, predictor, cosine loss", {"kind": "bgrl"}),
+    "cca_ssg": ("CCA-SSG (Zhang et al. 2021): invariance + decorrelation of standardised embeddings",
+                {"kind": "cca_ssg"}),
+    "raw_features": ("linear probe on the (row-normalised) input features, no training", {"kind": "raw"}),
+    "gcn_supervised": ("2-layer GCN trained on the split's labels (Kipf & Welling 2017)", {"kind": "supervised"}),
+    **{f"exgrg_no_{c}": (f"ablation: exgrg without the {c} component", {f"relation.weights.{c}": 0.0})
+       for c in train.COMPONENTS},
+    **{f"exgrg_plus_{c}": (f"study: exgrg with the {c} component added at weight {PLUS_WEIGHT}",
+                           {f"relation.weights.{c}": PLUS_WEIGHT}) for c in train.COMPONENTS if c != "aug"},
+}
+
+
+def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
+    *parents, leaf = dotted.split(".")
+    node = config
+    for p in parents:
+        if p not in node:
+            raise ConfigError(f"config key {dotted!r} does not exist")
+        node = node[p]
+    with node.unlocked():
+        node[leaf] = value
+
+
+def _overlay(config: ml_collections.ConfigDict, overlay: dict, prefix: str = "") -> None:
+    for key, value in overlay.items():
+        if isinstance(value, dict):
+            _overlay(config, value, f"{prefix}{key}.")
+        else:
+            _set(config, prefix + key, value)
+
+
+def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    if variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {variant!r} for exgrg (known: {', '.join(VARIANTS)})")
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    for key, value in VARIANTS[variant][1].items():
+        _set(cfg, key, value)
+    return cfg
+
+
+def dataset_config(config: ml_collections.ConfigDict, dataset: str) -> ml_collections.ConfigDict:
+    """``config`` with ``config.overlays[dataset]`` applied and ``dataset`` / ``data.*`` set from the graph."""
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    overlays = cfg.get("overlays", {}) or {}
+    if dataset in overlays:
+        _overlay(cfg, overlays[dataset].to_dict())
+    _set(cfg, "dataset", dataset)
+    return cfg
+
+
+def results_meta(config) -> dict:
+    return {"dataset": "+".join(config.datasets), "primary_metric": "test_accuracy", "higher_is_better": True,
+            "reference": REFERENCE}
+
+
+def check_data(config) -> None:
+    for name in config.datasets:
+        if name not in exgrg_data.DATASETS:
+            raise ConfigError(f"unknown dataset {name!r} for exgrg (known: {', '.join(exgrg_data.DATASETS)})")
+        status = exgrg_data.data_status(name)
+        if status != "present" and not status.startswith("embedded"):
+            raise DataMissingError(f"exgrg data set {name!r}: {status}; see $JAXSUITE_DATA/planetoid/SOURCE.md "
+                                   f"or run `jaxsuite data fetch planetoid`")
+
+
+def load_batch(cfg) -> dict:
+    """The full-batch graph for ``cfg.dataset`` with ``cfg.data.num_nodes/num_features/num_classes`` filled in."""
+    batch = exgrg_data.full_batch(cfg.dataset, cfg.data.pe_dim, cfg.data.rw_steps, cfg.data.pe_k,
+                                  cfg.relation.knn_hops if cfg.kind == "exgrg" else 0)
+    _set(cfg, "data.num_nodes", int(batch["labels"].shape[0]))
+    _set(cfg, "data.num_features", int(batch["x"].shape[1]))
+    _set(cfg, "data.num_classes", int(np.asarray(batch["labels"]).max()) + 1)
+    return batch
+
+
+def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True) -> dict | None:
+    """Pre-train (or train, for the supervised GCN) on ``cfg.dataset`` and evaluate; None if interrupted."""
+    batch = load_batch(cfg)
+    if cfg.kind == "raw":
+        t0 = time.perf_counter()
+        out = linear_probe(batch["x"], batch["labels"], batch["train_mask"], batch["val_mask"],
+                           batch["test_mask"], num_classes=cfg.data.num_classes,
+                           num_random_splits=cfg.num_random_splits)
+        return {**out, "train_seconds": time.perf_counter() - t0}
+    steps = cfg.supervised.steps if cfg.kind == "supervised" else cfg.steps
+    result = fit(init_fn=lambda: train.init(cfg, jax.random.PRNGKey(seed)), train_step=train.train_step,
+                 batch_fn=lambda step: batch, num_steps=steps, workdir=workdir,
+                 evaluate_fn=lambda s: train.evaluate(s, batch, cfg.num_random_splits),
+                 eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
+                 keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every,
+                 desc=f"{cfg.kind} {cfg.dataset} s{seed}", progress=progress, shard_batches=False)
+    if result.interrupted:
+        return None
+    trained = steps - result.start_step
+    return {**result.eval_metrics, "train_seconds": result.train_seconds,
+            **({"epochs_per_second": trained / result.train_seconds} if trained and result.train_seconds else {})}
+
+
+def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
+        progress: bool = True) -> dict | None:
+    """Run ``variant`` with ``seed`` on every graph of ``config.datasets``; returns the metrics per data set
+    (``cora/test_accuracy``, ...) and the first data set's ``test_accuracy``, or None if interrupted."""
+    cfg = variant_config(config, variant)
+    metrics: dict[str, float] = {}
+    seconds = 0.0
+    for dataset in config.datasets:
+        out = train_one(dataset_config(cfg, dataset), seed, Path(workdir) / dataset, progress=progress)
+        if out is None:
+            return None
+        seconds += out.pop("train_seconds")
+        metrics.update({f"{dataset}/{k}": float(v) for k, v in out.items()})
+    metrics["test_accuracy"] = metrics[f"{config.datasets[0]}/test_accuracy"]
+    metrics["train_seconds"] = seconds
+    return metrics
+
+
+def data_status() -> dict[str, str]:
+    return {name: exgrg_data.data_status(name) for name in exgrg_data.DATASETS}
