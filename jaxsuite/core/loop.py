@@ -34,6 +34,7 @@ class FitResult:
     train_seconds: float
     start_step: int
     interrupted: bool
+    steps_per_second: float | None = None  # steady state: the steps after the first (compiling) one of this call
 
 
 @contextlib.contextmanager
@@ -104,6 +105,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
 
     pending: list[tuple[int, Any]] = []
     interrupted = False
+    done, steps_per_second, t_steady = start, None, 0.0
     bar = tqdm(total=num_steps, initial=start, desc=desc, disable=None if progress else True, file=sys.stderr,
                dynamic_ncols=True, leave=False)
 
@@ -131,6 +133,9 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
                 state, metrics = step_fn(state, batch)
                 pending.append((step + 1, metrics))
                 done = step + 1
+                if step == start:  # the first step compiles: time the rest
+                    jax.block_until_ready(state)
+                    t_steady = time.perf_counter()
                 bar.update(1)
                 if done % log_every == 0:
                     flush()
@@ -144,6 +149,9 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
                     print(f"\nstopped by signal {stop['signal']} at step {done}; checkpoint saved in {ckpt.directory}",
                           file=sys.stderr)
                     break
+            if done - start > 1:
+                jax.block_until_ready(state)
+                steps_per_second = (done - start - 1) / (time.perf_counter() - t_steady)
             if not interrupted:
                 save(num_steps if num_steps > start else start)
     finally:
@@ -156,7 +164,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
         writer.write(int(jax.device_get(state.step)), "eval", eval_metrics)
     writer.close()
     return FitResult(state=state, eval_metrics=eval_metrics, train_seconds=time.perf_counter() - t0,
-                     start_step=start, interrupted=interrupted)
+                     start_step=start, interrupted=interrupted, steps_per_second=steps_per_second)
 
 
 def host_batches(arrays: Mapping[str, np.ndarray], batch_size: int, seed: int) -> Callable[[int], dict]:

@@ -114,6 +114,10 @@ def test_loss_terms_against_their_definitions():
     assert float(losses.bgrl(z1, z2, z1 * 2, z2 * 3)) != 0.0
     np.testing.assert_allclose(losses.bgrl(z1, z2, z2, z1), 0.0, atol=1e-5)
     np.testing.assert_allclose(losses.bgrl(z1, z2, -z2, -z1), 8.0, atol=1e-5)
+    # a featureless node embeds to 0: the gradient stays finite there
+    zero = z1.at[0].set(0.0)
+    grads = jax.grad(lambda a: losses.bgrl(a, a, z2, z2))(zero)
+    assert np.isfinite(np.asarray(grads)).all()
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,21 @@ def load_graph(name: str) -> Graph:
     return karate_club() if name == "karate" else load_planetoid(name)
 
 
-@functools.lru_cache(maxsize=4)
-def full_batch(name: str, pe_dim: int = 16, rw_steps: int = 16, pe_k: int = 10, knn_hops: int = 0) -> dict:
+@functools.lru_cache(maxsize=8)
+def full_batch(name: str, pe_dim: int = 16, rw_steps: int = 16, pe_k: int = 10, knn_hops: int = 0,
+               fixed: tuple[str, ...] = ("adj", "lap", "rw")) -> dict:
+    """The whole graph as one batch; ``fixed`` names the fixed relation-graph components to build (only
+    those: LapPE needs an eigensolver) and ``knn_hops`` > 0 adds the r-hop scope of the k-NN E-step."""
     g = load_graph(name)
     n = g.num_nodes
     feats = g.features / np.maximum(g.features.sum(1, keepdims=True), 1e-12)
     pe_k = min(pe_k, n - 1)
-    static = {
-        "adj": Edges(jnp.asarray(g.senders), jnp.asarray(g.receivers), jnp.ones(len(g.senders), jnp.float32)),
-        "lap": jax_edges(static_knn(laplacian_pe(g.senders, g.receivers, n, min(pe_dim, n - 3)), pe_k)),
-        "rw": jax_edges(static_knn(random_walk_se(g.senders, g.receivers, n, rw_steps), pe_k)),
+    build = {
+        "adj": lambda: Edges(jnp.asarray(g.senders), jnp.asarray(g.receivers), jnp.ones(len(g.senders), jnp.float32)),
+        "lap": lambda: jax_edges(static_knn(laplacian_pe(g.senders, g.receivers, n, min(pe_dim, n - 3)), pe_k)),
+        "rw": lambda: jax_edges(static_knn(random_walk_se(g.senders, g.receivers, n, rw_steps), pe_k)),
     }
+    static = {c: build[c]() for c in fixed}
     extra = {"knn_scope": jnp.asarray(hop_scope(g.senders, g.receivers, n, knn_hops))} if knn_hops > 0 else {}
     return {"x": jnp.asarray(feats, jnp.float32), **extra,
             "graph": graphs_tuple(g.senders, g.receivers, n), "static": static,

@@ -131,6 +131,9 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
                 if name == "aug":
                     edges[name] = augmentation_pairs(n)
                 elif name not in ("knn", "cluster"):
+                    if name not in batch["static"]:
+                        raise ConfigError(f"relation.weights.{name} > 0 but the batch has no {name!r} component "
+                                          "(build it with data.full_batch(..., fixed=(...)))")
                     edges[name] = batch["static"][name]
 
         # ---- M-step ------------------------------------------------------------------------------
