@@ -27,9 +27,14 @@ class GCNLayer(nnx.Module):
         self.kernel = nnx.Param(nnx.initializers.glorot_uniform()(rngs.params(), (in_features, out_features)))
         self.bias = nnx.Param(jnp.zeros((out_features,)))
 
-    def __call__(self, graph: jraph.GraphsTuple, x, feature_mask: jax.Array | None = None) -> jax.Array:
-        kernel = self.kernel.value if feature_mask is None else feature_mask[:, None] * self.kernel.value
-        h = x @ kernel  # BCOO @ dense works too; masking input columns == masking kernel rows
+    def __call__(self, graph: jraph.GraphsTuple, x, feature_mask: jax.Array | None = None,
+                 projected: jax.Array | None = None) -> jax.Array:
+        """``projected``: X W computed by the caller (views that share X and W share the big matmul)."""
+        if projected is not None:
+            h = projected
+        else:
+            kernel = self.kernel.value if feature_mask is None else feature_mask[:, None] * self.kernel.value
+            h = x @ kernel  # BCOO @ dense works too; masking input columns == masking kernel rows
         n = h.shape[0]
         coef, self_coef = gcn_normalise(graph, n)
         agg = jax.ops.segment_sum(h[graph.senders] * coef[:, None], graph.receivers, n)
@@ -43,13 +48,17 @@ class GCN(nnx.Module):
         self.layers = nnx.List([GCNLayer(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
         self.activate_last = activate_last
 
+    def project(self, x) -> jax.Array:
+        """The first layer's X W, to share between views of one feature matrix (``projected=``)."""
+        return x @ self.layers[0].kernel.value
+
     def __call__(self, graph: jraph.GraphsTuple, x, feature_mask: jax.Array | None = None,
-                 dropout: float = 0.0, rngs: nnx.Rngs | None = None) -> jax.Array:
+                 dropout: float = 0.0, rngs: nnx.Rngs | None = None, projected: jax.Array | None = None) -> jax.Array:
         for i, layer in enumerate(self.layers):
             if dropout and rngs is not None and i > 0:
                 keep = jax.random.bernoulli(rngs.dropout(), 1 - dropout, x.shape)
                 x = jnp.where(keep, x / (1 - dropout), 0.0)
-            x = layer(graph, x, feature_mask if i == 0 else None)
+            x = layer(graph, x, feature_mask if i == 0 else None, projected if i == 0 else None)
             if i < len(self.layers) - 1 or self.activate_last:
                 x = nnx.relu(x)
         return x

@@ -197,3 +197,14 @@ def test_reproduce_on_karate(tmp_path):
 @pytest.mark.slow
 def test_reproduce_every_variant_on_karate(tmp_path):
     _reproduce_karate(tmp_path, tuple(experiment.VARIANTS), seeds="0,1")
+
+
+def test_shared_first_layer_projection_equals_the_plain_forward(karate):
+    from flax import nnx
+    from jaxsuite.nn.gnn import GCN
+
+    cfg, batch = karate
+    gcn = GCN((batch["x"].shape[1], 8, 4), rngs=nnx.Rngs(0))
+    plain = gcn(batch["graph"], batch["x"])
+    shared = gcn(batch["graph"], batch["x"], projected=gcn.project(batch["x"]))
+    np.testing.assert_allclose(np.asarray(shared), np.asarray(plain), rtol=1e-6, atol=1e-6)

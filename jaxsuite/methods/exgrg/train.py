@@ -139,14 +139,22 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         # ---- M-step ------------------------------------------------------------------------------
         def loss_fn(params):
             model = state.merge(params)
-            z1, z2 = model.encoder(g1, x, fm1), model.encoder(g2, x, fm2)
+            if hp.feature_drop == 0:  # both views see every feature: one X W for both (CiteSeer's setting)
+                xw = model.encoder.project(x)
+                z1, z2 = model.encoder(g1, x, projected=xw), model.encoder(g2, x, projected=xw)
+            else:
+                z1, z2 = model.encoder(g1, x, fm1), model.encoder(g2, x, fm2)
             if hp.kind == "exgrg" and hp.form == "whitened":
                 z1, z2 = losses.whiten(z1), losses.whiten(z2)
             if hp.kind == "cca_ssg":
                 return losses.cca_ssg(z1, z2, hp.cca_lambda), {}
             if hp.kind == "bgrl":
                 target = state.merge({**params, "encoder": state.aux["target"]}).encoder
-                t1, t2 = target(g1, x, fm1), target(g2, x, fm2)
+                if hp.feature_drop == 0:
+                    txw = target.project(x)
+                    t1, t2 = target(g1, x, projected=txw), target(g2, x, projected=txw)
+                else:
+                    t1, t2 = target(g1, x, fm1), target(g2, x, fm2)
                 return losses.bgrl(model.predictor(z1), model.predictor(z2), t1, t2), {}
             terms = {name: losses.edge_invariance(z1, z2, e) for name, e in edges.items()}
             if assign is not None:
