@@ -37,7 +37,7 @@ VARIANTS = {
     **{f"exgrg_no_{c}": (f"ablation: exgrg without the {c} component", {f"relation.weights.{c}": 0.0})
        for c in train.COMPONENTS},
     **{f"exgrg_plus_{c}": (f"study: exgrg with the {c} component added at weight {PLUS_WEIGHT}",
-                           {f"relation.weights.{c}": PLUS_WEIGHT}) for c in train.COMPONENTS if c != "aug"},
+                           {f"relation.weights.{c}": PLUS_WEIGHT}) for c in ("adj", "cluster", "lap", "rw")},
 }
 
 
