@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 TINY = ["data.n_train=256", "data.n_test=64", "model.channels=(4,8,8)", "model.head_hidden=16",
         "batch_size=16", "eval_batch_size=64", "log_every=2", "checkpoint_every=4"]

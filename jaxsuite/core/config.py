@@ -118,6 +118,29 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
         node[leaf] = _coerce(key, old, raw)
 
 
+def set_key(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
+    """Set ``dotted`` (its parent groups must exist; the leaf may be new) to ``value`` in place, typed as given."""
+    *parents, leaf = dotted.split(".")
+    node = config
+    for p in parents:
+        if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+            raise ConfigError(f"config key {dotted!r} does not exist")
+        node = node[p]
+    with node.unlocked():
+        node[leaf] = value
+
+
+def variant_config(config: ml_collections.ConfigDict, variants: dict, variant: str,
+                   method: str) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with the overrides of ``variants[variant]`` = (description, {key: value}) applied."""
+    if variant not in variants:
+        raise ConfigError(f"unknown variant {variant!r} for {method} (known: {', '.join(variants)})")
+    cfg = ml_collections.ConfigDict(config.to_dict())
+    for key, value in variants[variant][1].items():
+        set_key(cfg, key, value)
+    return cfg
+
+
 def to_dict(config: ml_collections.ConfigDict) -> dict:
     """A JSON-friendly plain dict of the config (tuples become lists)."""
     return config.to_dict()

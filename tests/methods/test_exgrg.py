@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jaxsuite.core.config import load_config
+from jaxsuite.core.config import load_config, set_key
 from jaxsuite.core.errors import DataMissingError, UserError
 from jaxsuite.data import planetoid
 from jaxsuite.methods.exgrg import experiment, losses, probe, train
@@ -131,9 +131,9 @@ def test_train_step_is_jittable_finite_and_learns(karate, variant):
     cfg, _ = karate
     cfg = experiment.dataset_config(experiment.variant_config(cfg, variant), "karate")
     for c in train.COMPONENTS:  # every component of the relation graph on, each a term of the loss
-        experiment._set(cfg, f"relation.weights.{c}", 0.1)
-    experiment._set(cfg, "relation.refresh_every", 2)
-    experiment._set(cfg, "optim.lr", 1e-2)
+        set_key(cfg, f"relation.weights.{c}", 0.1)
+    set_key(cfg, "relation.refresh_every", 2)
+    set_key(cfg, "optim.lr", 1e-2)
     batch = experiment.load_batch(cfg)
     state = train.init(cfg, jax.random.PRNGKey(0))
     step = jax.jit(train.train_step)

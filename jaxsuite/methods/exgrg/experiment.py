@@ -13,6 +13,8 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxsuite.core import config as config_lib
+from jaxsuite.core.config import set_key
 from jaxsuite.core.errors import ConfigError, DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh, replicate
@@ -41,32 +43,16 @@ VARIANTS = {
 }
 
 
-def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    node = config
-    for p in parents:
-        if p not in node:
-            raise ConfigError(f"config key {dotted!r} does not exist")
-        node = node[p]
-    with node.unlocked():
-        node[leaf] = value
-
-
 def _overlay(config: ml_collections.ConfigDict, overlay: dict, prefix: str = "") -> None:
     for key, value in overlay.items():
         if isinstance(value, dict):
             _overlay(config, value, f"{prefix}{key}.")
         else:
-            _set(config, prefix + key, value)
+            set_key(config, prefix + key, value)
 
 
 def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown variant {variant!r} for exgrg (known: {', '.join(VARIANTS)})")
-    cfg = ml_collections.ConfigDict(config.to_dict())
-    for key, value in VARIANTS[variant][1].items():
-        _set(cfg, key, value)
-    return cfg
+    return config_lib.variant_config(config, VARIANTS, variant, NAME)
 
 
 def dataset_config(config: ml_collections.ConfigDict, dataset: str) -> ml_collections.ConfigDict:
@@ -75,7 +61,7 @@ def dataset_config(config: ml_collections.ConfigDict, dataset: str) -> ml_collec
     overlays = cfg.get("overlays", {}) or {}
     if dataset in overlays:
         _overlay(cfg, overlays[dataset].to_dict())
-    _set(cfg, "dataset", dataset)
+    set_key(cfg, "dataset", dataset)
     return cfg
 
 
@@ -100,9 +86,9 @@ def load_batch(cfg) -> dict:
     fixed = tuple(c for c in ("adj", "lap", "rw") if weights.get(c, 0.0) > 0)
     hops = cfg.relation.knn_hops if weights.get("knn", 0.0) > 0 else 0
     batch = exgrg_data.full_batch(cfg.dataset, cfg.data.pe_dim, cfg.data.rw_steps, cfg.data.pe_k, hops, fixed)
-    _set(cfg, "data.num_nodes", int(batch["labels"].shape[0]))
-    _set(cfg, "data.num_features", int(batch["x"].shape[1]))
-    _set(cfg, "data.num_classes", int(np.asarray(batch["labels"]).max()) + 1)
+    set_key(cfg, "data.num_nodes", int(batch["labels"].shape[0]))
+    set_key(cfg, "data.num_features", int(batch["x"].shape[1]))
+    set_key(cfg, "data.num_classes", int(np.asarray(batch["labels"]).max()) + 1)
     return batch
 
 

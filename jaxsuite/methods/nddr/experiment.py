@@ -16,7 +16,8 @@ from pathlib import Path
 import jax
 import ml_collections
 
-from jaxsuite.core.errors import ConfigError
+from jaxsuite.core import config as config_lib
+from jaxsuite.core.config import set_key
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.methods.nddr import data as nddr_data
 from jaxsuite.methods.nddr import train
@@ -38,22 +39,8 @@ VARIANTS = {
 }
 
 
-def _set(config: ml_collections.ConfigDict, dotted: str, value) -> None:
-    *parents, leaf = dotted.split(".")
-    node = config
-    for p in parents:
-        node = node[p]
-    with node.unlocked():
-        node[leaf] = value
-
-
 def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
-    if variant not in VARIANTS:
-        raise ConfigError(f"unknown variant {variant!r} for nddr (known: {', '.join(VARIANTS)})")
-    cfg = ml_collections.ConfigDict(config.to_dict())
-    for key, value in VARIANTS[variant][1].items():
-        _set(cfg, key, value)
-    return cfg
+    return config_lib.variant_config(config, VARIANTS, variant, NAME)
 
 
 def results_meta(config) -> dict:
@@ -83,8 +70,8 @@ def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, 
     A finished phase leaves ``summary.json``; restoring it again (the shared single-task phase, once per
     variant) reads its metrics from there instead of evaluating the same state again."""
     cfg = ml_collections.ConfigDict(cfg.to_dict())
-    _set(cfg, "optim.decay_steps", steps)
-    _set(cfg, "optim.lr", lr)
+    set_key(cfg, "optim.decay_steps", steps)
+    set_key(cfg, "optim.lr", lr)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), phase)
     summary_path = Path(workdir) / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -122,7 +109,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         return None if result.interrupted else {**metrics, "train_seconds": seconds}
 
     single = variant_config(config, "single_task")
-    _set(single, "model.shortcut", False)
+    set_key(single, "model.shortcut", False)
     pre_dir = Path(shared_dir) / "pretrain" / f"seed{seed}" if shared_dir else workdir / "pretrain"
     pre, pre_metrics, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
                                            workdir=pre_dir, data=data, progress=progress,
