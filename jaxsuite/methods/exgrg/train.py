@@ -5,9 +5,11 @@ One ``train_step`` is one EM iteration (the paper's single gradient procedure):
           relation-graph components (k-NN on cosine similarity, k-means clusters warm-started
           from the previous step's centroids) and take the fixed ones (adjacency, LapPE / RWSE
           k-NN) from the batch;
-  M-step: one Adam step on L = inv_w * sum_c w_c I_c(Z1, Z2) + var_w (V(Z1) + V(Z2)) + cov_w (C(Z1) + C(Z2)).
+  M-step: one Adam step on L = N sum_c w_c I_c(Z1, Z2) + lambda (||Z1^T Z1 - I||^2 + ||Z2^T Z2 - I||^2) on
+          standardised Z (``loss.form=whitened``, the default) or on VICReg's form
+          L = inv_w sum_c w_c I_c / D + var_w (V(Z1) + V(Z2)) + cov_w (C(Z1) + C(Z2)) (``loss.form=vicreg``).
 
-The batch is the whole graph: ``{"x": features (BCOO or dense), "graph": jraph.GraphsTuple,
+The batch is the whole graph: ``{"x": dense features, "graph": jraph.GraphsTuple,
 "static": {name: Edges}, "labels", "train_mask", "val_mask", "test_mask"}``.
 """
 from __future__ import annotations
@@ -37,6 +39,8 @@ def hyper(config) -> Hyper:
     if unknown:
         raise ConfigError(f"config key 'relation.weights' names unknown components {unknown} (known: {COMPONENTS})")
     steps = config.supervised.steps if config.kind == "supervised" else config.steps
+    if config.relation.refresh_every < 1:
+        raise ConfigError(f"config key 'relation.refresh_every' must be >= 1, got {config.relation.refresh_every}")
     if config.loss.form not in ("whitened", "vicreg"):
         raise ConfigError(f"config key 'loss.form' must be 'whitened' or 'vicreg', got {config.loss.form!r}")
     return Hyper(kind=config.kind, form=config.loss.form, feature_drop=config.aug.feature_drop, edge_drop=config.aug.edge_drop,
@@ -53,6 +57,9 @@ def init(config, rng: jax.Array) -> TrainState:
     if config.data.num_features <= 0:
         raise ConfigError("config key 'data.num_features' must be set to the graph's feature dimension")
     hp = hyper(config)
+    if dict(hp.components).get("knn", 0) > 0 and not 0 < hp.knn_k < config.data.num_nodes:
+        raise ConfigError(f"config key 'relation.knn_k' must be in [1, {config.data.num_nodes - 1}] for "
+                          f"{config.data.num_nodes} nodes, got {hp.knn_k}")
     sizes = ((config.supervised.hidden, config.data.num_classes) if hp.kind == "supervised"
              else tuple(config.model.sizes))
     k_model, k_aux, k_state = jax.random.split(rng, 3)
