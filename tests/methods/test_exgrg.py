@@ -208,3 +208,24 @@ def test_shared_first_layer_projection_equals_the_plain_forward(karate):
     plain = gcn(batch["graph"], batch["x"])
     shared = gcn(batch["graph"], batch["x"], projected=gcn.project(batch["x"]))
     np.testing.assert_allclose(np.asarray(shared), np.asarray(plain), rtol=1e-6, atol=1e-6)
+
+
+def test_resume_continues_exactly_with_the_cached_relation_graph(karate, tmp_path):
+    from jaxsuite.core.loop import fit
+
+    cfg, _ = karate
+    cfg = experiment.dataset_config(cfg, "karate")
+    set_key(cfg, "relation.weights.cluster", 0.1)
+    set_key(cfg, "relation.refresh_every", 4)  # the resumed half starts between two E-steps
+    batch = experiment.load_batch(cfg)
+
+    def run(workdir, steps):
+        return fit(init_fn=lambda: train.init(cfg, jax.random.PRNGKey(0)), train_step=train.train_step,
+                   batch_fn=lambda step: batch, num_steps=steps, workdir=workdir, checkpoint_every=3,
+                   log_every=1, progress=False, shard_batches=False).state
+
+    straight = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)
+    resumed = run(tmp_path / "b", 6)
+    for a, b in zip(jax.tree.leaves((straight.params, straight.aux)), jax.tree.leaves((resumed.params, resumed.aux))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
