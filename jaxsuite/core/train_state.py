@@ -29,8 +29,7 @@ class TrainState:
 
     @classmethod
     def create(cls, model: nnx.Module, tx: optax.GradientTransformation, rng: jax.Array) -> "TrainState":
-        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-        params, rest = params.to_pure_dict(), rest.to_pure_dict()
+        graphdef, params, rest = split_module(model)
         return cls(step=jnp.zeros((), jnp.int32), params=params, model_state=rest,
                    opt_state=tx.init(params), rng=rng, graphdef=graphdef, tx=tx)
 
@@ -47,6 +46,12 @@ class TrainState:
         updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
         return self.replace(step=self.step + 1, params=optax.apply_updates(self.params, updates),
                             model_state=model_state, opt_state=opt_state)
+
+
+def split_module(model: nnx.Module) -> tuple[Any, dict, dict]:
+    """(graph definition, parameters, other state) with the two states as plain dicts of arrays."""
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    return graphdef, params.to_pure_dict(), rest.to_pure_dict()
 
 
 def module_state(module: nnx.Module) -> Any:

@@ -7,6 +7,7 @@ refused with a clear error instead of running code.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import pickle
 
@@ -28,7 +29,7 @@ _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("collections", "defaultdict"): __import__("collections").defaultdict,
+    ("collections", "defaultdict"): collections.defaultdict,
     ("__builtin__", "list"): list,
     ("builtins", "list"): list,
 }

@@ -89,12 +89,21 @@ def _view(key, graph, num_features: int, hp: Hyper):
     return graph._replace(edges=graph.edges * emask), fmask
 
 
+def _encode_views(encoder, x, views, hp: Hyper):
+    """The encoder on both augmented views; views that mask no features share the first layer's X W."""
+    (g1, fm1), (g2, fm2) = views
+    if hp.feature_drop == 0:  # both views see every feature: one X W for both (CiteSeer's setting)
+        xw = encoder.project(x)
+        return encoder(g1, x, projected=xw), encoder(g2, x, projected=xw)
+    return encoder(g1, x, fm1), encoder(g2, x, fm2)
+
+
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     hp: Hyper = state.merge().hyper
     x, graph = batch["x"], batch["graph"]
     n, f = batch["labels"].shape[0], x.shape[1]
     k1, k2, k3 = jax.random.split(state.step_key(), 3)
-    aux, metrics = dict(state.aux or {}), {}
+    aux = dict(state.aux or {})
 
     if hp.kind == "supervised":
         def loss_fn(params):
@@ -103,8 +112,7 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
             m = batch["train_mask"].astype(jnp.float32)
             return jnp.sum(ce * m) / m.sum(), {}
     else:
-        g1, fm1 = _view(k1, graph, f, hp)
-        g2, fm2 = _view(k2, graph, f, hp)
+        views = (_view(k1, graph, f, hp), _view(k2, graph, f, hp))
         weights = dict(hp.components)
         # ---- E-step: the relation graph from the frozen encoder --------------------------------
         edges: dict[str, Edges] = {}
@@ -146,22 +154,14 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         # ---- M-step ------------------------------------------------------------------------------
         def loss_fn(params):
             model = state.merge(params)
-            if hp.feature_drop == 0:  # both views see every feature: one X W for both (CiteSeer's setting)
-                xw = model.encoder.project(x)
-                z1, z2 = model.encoder(g1, x, projected=xw), model.encoder(g2, x, projected=xw)
-            else:
-                z1, z2 = model.encoder(g1, x, fm1), model.encoder(g2, x, fm2)
+            z1, z2 = _encode_views(model.encoder, x, views, hp)
             if hp.kind == "exgrg" and hp.form == "whitened":
                 z1, z2 = losses.whiten(z1), losses.whiten(z2)
             if hp.kind == "cca_ssg":
                 return losses.cca_ssg(z1, z2, hp.cca_lambda), {}
             if hp.kind == "bgrl":
                 target = state.merge({**params, "encoder": state.aux["target"]}).encoder
-                if hp.feature_drop == 0:
-                    txw = target.project(x)
-                    t1, t2 = target(g1, x, projected=txw), target(g2, x, projected=txw)
-                else:
-                    t1, t2 = target(g1, x, fm1), target(g2, x, fm2)
+                t1, t2 = _encode_views(target, x, views, hp)
                 return losses.bgrl(model.predictor(z1), model.predictor(z2), t1, t2), {}
             terms = {name: losses.edge_invariance(z1, z2, e) for name, e in edges.items()}
             if assign is not None:
@@ -184,8 +184,7 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         progress = jnp.minimum(state.step / max(hp.total_steps, 1), 1.0)
         tau = 1.0 - (1.0 - hp.ema_start) * (jnp.cos(jnp.pi * progress) + 1.0) / 2.0
         aux["target"] = jax.tree.map(lambda t, o: tau * t + (1 - tau) * o, state.aux["target"], new.params["encoder"])
-    metrics.update({"loss": loss, **terms, "grad_norm": optax.global_norm(grads)})
-    return new.replace(aux=aux or state.aux), metrics
+    return new.replace(aux=aux or state.aux), {"loss": loss, **terms, "grad_norm": optax.global_norm(grads)}
 
 
 @jax.jit

@@ -21,7 +21,7 @@ import optax
 from flax import nnx
 
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.core.train_state import TrainState, module_state
+from jaxsuite.core.train_state import TrainState, module_state, split_module
 from jaxsuite.methods.nddr import data as nddr_data
 from jaxsuite.methods.nddr import metrics as M
 from jaxsuite.methods.nddr.losses import task_loss
@@ -81,8 +81,7 @@ def init(config, rng: jax.Array, *, init_from: TrainState | None = None) -> Trai
     column's parameters and batch statistics are copied from it (the paper's protocol, Sec. 3.3)."""
     model_key, state_key = jax.random.split(rng)
     model = build_model(config, nnx.Rngs(params=model_key))
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    params, rest = params.to_pure_dict(), rest.to_pure_dict()
+    graphdef, params, rest = split_module(model)
     if init_from is not None:
         if "columns" not in params or "columns" not in init_from.params:
             raise ConfigError("initialising from single-task networks needs model.kind='multi_column'")
