@@ -1,0 +1,44 @@
+"""DP-SGD (Abadi et al., CCS 2016, Algorithm 1) from google-deepmind's jax-privacy: its ``clipped_grad``
+(per-example gradients by vmap, each example's whole gradient pytree clipped to L2 norm C, summed) and its
+``gaussian_privatizer`` (an optax transformation adding N(0, (sigma C)^2) noise, key in its state), then
+division by the *expected* batch size L = q N (a Poisson batch's clipped sum has sensitivity C under
+add/remove-one; dividing by the realised size would leak it).
+
+    grad_fn = clipped_grad_sum(loss_fn, clip_norm)           # loss_fn(params, batch) on a batch of one
+    tx = optax.chain(dp_noise(clip_norm, sigma, L, key), optax.adam(lr))
+    updates, opt_state = tx.update(grad_fn(params, batch), opt_state, params)
+
+Padding slots of a fixed-shape Poisson batch (``sampling.poisson_batch``) must contribute nothing: the loss
+multiplies each example's loss by its ``mask`` entry, so its gradient, clipped or not, is zero.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import optax
+from jax_privacy import clipping, noise_addition
+
+
+def clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False):
+    """``fn(params, batch) -> sum_i clip_C(grad loss_fn(params, batch[i:i+1]))`` (jax-privacy's ``clipped_grad``);
+    with ``return_norms`` also the unclipped per-example norms."""
+    if not clip_norm > 0:
+        raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
+    fn = clipping.clipped_grad(loss_fn, l2_clip_norm=clip_norm, batch_argnums=1, keep_batch_dim=True,
+                               return_grad_norms=return_norms)
+    if not return_norms:
+        return fn
+    return lambda params, batch: (lambda out: (out[0], out[1].grad_norms))(fn(params, batch))
+
+
+def dp_noise(clip_norm: float, noise_multiplier: float, expected_batch_size: float,
+             key: jax.Array) -> optax.GradientTransformation:
+    """Clipped sum -> privatised mean: + N(0, (noise_multiplier * clip_norm)^2), then / expected_batch_size."""
+    if noise_multiplier < 0:
+        raise ValueError(f"noise_multiplier must be >= 0, got {noise_multiplier}")
+    if expected_batch_size <= 0:
+        raise ValueError(f"expected_batch_size must be > 0, got {expected_batch_size}")
+    std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0  # (0 * inf is nan)
+    return optax.chain(noise_addition.gaussian_privatizer(stddev=std, prng_key=key),
+                       optax.scale(1.0 / expected_batch_size))
