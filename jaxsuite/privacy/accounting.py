@@ -130,3 +130,39 @@ def gdp_epsilon(mu: float, delta: float) -> float:
     while gdp_delta(mu, hi) > delta:
         hi *= 2
     return float(optimize.brentq(lambda e: gdp_delta(mu, e) - delta, 0.0, hi))
+
+
+def gnmax_mu(sigma: float, queries: int = 1) -> float:
+    """GNMax answers as mu-GDP: one query is a Gaussian mechanism of L2 sensitivity sqrt(2), (sqrt(2)/sigma)-GDP;
+    ``queries`` of them compose to sqrt(queries) times that (Dong, Roth, Su 2019, Corollary 3.3)."""
+    return math.sqrt(queries) * math.sqrt(2.0) / sigma
+
+
+def compose_mu(*mus: float) -> float:
+    """mu-GDP mechanisms on the same data compose to sqrt(sum mu_i^2)."""
+    return math.sqrt(sum(m * m for m in mus))
+
+
+# ----------------------------------------------------------------------------------- the budget ----
+
+def max_steps(step_rdp: np.ndarray, target_eps: float, delta: float, orders: np.ndarray = ORDERS,
+              spent_rdp: np.ndarray | None = None, limit: int = 10 ** 9) -> int:
+    """The largest T with epsilon(spent + T * step_rdp) <= target_eps (RDP composes additively, so T steps
+    of one mechanism cost T times its curve); 0 if even one step would exceed the budget."""
+    spent = np.zeros_like(orders) if spent_rdp is None else np.asarray(spent_rdp, np.float64)
+
+    def fits(t: int) -> bool:
+        return epsilon(spent + t * np.asarray(step_rdp), delta, orders) <= target_eps
+
+    if not fits(1):
+        return 0
+    lo, hi = 1, 2
+    while hi < limit and fits(hi):
+        lo, hi = hi, hi * 2
+    hi = min(hi, limit)
+    if fits(hi):
+        return hi
+    while hi - lo > 1:  # fits(lo), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

@@ -168,3 +168,23 @@ def test_gnmax_follows_a_clear_majority_and_vmapped_teachers_equal_a_loop():
     votes = pate.teacher_votes(apply, teachers, x, 3)
     loop = sum(jax.nn.one_hot(jnp.argmax(apply({"w": teachers["w"][t]}, x), -1), 3) for t in range(5))
     np.testing.assert_array_equal(np.asarray(votes), np.asarray(loop))
+
+
+def test_gdp_figures_from_the_reference_notes():
+    # N = 60000, batch 256, sigma 1.3, 15 epochs -> mu ~ 0.227 (CLT formula)
+    assert accounting.dpsgd_mu(256 / 60000, 1.3, 15 * 60000 // 256) == pytest.approx(0.227, abs=0.002)
+    assert accounting.compose_mu(accounting.gnmax_mu(10.0, 4), 0.3) == pytest.approx(math.sqrt(0.08 + 0.09))
+
+
+def test_rdp_for_10000_steps_matches_the_measured_figure():
+    event = accounting.dpsgd_event(256 / 60000, 1.1, 10000)
+    assert accounting.epsilon(accounting.rdp_curve(event), 1e-5) == pytest.approx(2.16, abs=0.01)
+
+
+def test_max_steps_stops_before_the_budget_is_exceeded():
+    step = accounting.rdp_curve(accounting.dpsgd_event(256 / 60000, 1.1, 1))
+    t = accounting.max_steps(step, 3.0, 1e-5)
+    assert accounting.epsilon(t * step, 1e-5) <= 3.0 < accounting.epsilon((t + 1) * step, 1e-5)
+    spent = 100 * accounting.gnmax_rdp_independent(50.0)
+    assert accounting.max_steps(step, 3.0, 1e-5, spent_rdp=spent) < t  # other mechanisms on the data use budget
+    assert accounting.max_steps(step, 1e-3, 1e-5) == 0
