@@ -15,6 +15,7 @@ from jaxsuite.core.errors import ConfigError
 METHODS: dict[str, str] = {
     "exgrg": "jaxsuite.methods.exgrg.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
+    "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
 }
 
 

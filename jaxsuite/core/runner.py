@@ -63,6 +63,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
     config_dict = config.to_dict()
     per_variant: dict[str, dict[str, list]] = {}
     pretrain_by_seed: dict[int, dict] = {}
+    extra: dict[str, dict[str, list]] = {}  # "extra/<name>" metrics: results.json's extra.<name>.<variant>
     for variant in variants:
         for seed in seeds:
             workdir = out_dir / "runs" / variant / f"seed{seed}"
@@ -79,6 +80,8 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
             for k, v in metrics.items():
                 if k.startswith("pretrain_"):  # phase-1 networks, shared by the variants of a seed
                     pretrain_by_seed.setdefault(seed, {})[k[len("pretrain_"):]] = v
+                elif k.startswith("extra/"):
+                    extra.setdefault(k[len("extra/"):], {}).setdefault(variant, []).append(v)
                 else:
                     per_variant.setdefault(variant, {}).setdefault(k, []).append(v)
     pretrain = {k: [pretrain_by_seed[s][k] for s in seeds if s in pretrain_by_seed]
@@ -89,7 +92,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         "higher_is_better": meta["higher_is_better"], "reference": meta["reference"],
         "variants": per_variant,
         "extra": {"variant_descriptions": {v: exp.VARIANTS[v][0] for v in variants},
-                  **({"single_task_pretrain": pretrain} if pretrain else {})},
+                  **({"single_task_pretrain": pretrain} if pretrain else {}), **extra},
         "seeds": seeds, "config": config_dict, "git_commit": git_commit(), "jax_version": jax.__version__,
         "devices": sharding.describe_devices(), "wall_seconds": time.perf_counter() - t0,
     }
