@@ -1,31 +1,71 @@
-"""WIP: one PATE-TripleGAN iteration jits, updates every player, and its votes count every teacher once."""
+"""One step of every kind jits and updates each of its players; GNMax answers reach the replay buffer only on
+asking steps; C's pre-labels are refreshed on schedule."""
 import jax
 import numpy as np
+import pytest
 from ml_collections import ConfigDict
 
-from jaxsuite.methods.pate_triplegan import data, train
-from jaxsuite.privacy import sampling
+from jaxsuite.methods.pate_triplegan import budget, data, experiment, train
 
-CFG = ConfigDict({"model": {"latent": 16, "g_hidden": (64,), "d_hidden": (64,), "c_channels": (8, 16), "c_hidden": 32,
-                            "num_teachers": 4},
-                  "optim": {"lr": 2e-4}, "dp": {"clip_norm": 1.0, "noise_multiplier": 1.0}, "pate": {"sigma": 1.0},
-                  "loss": {"alpha": 0.5, "alpha_p": 0.1}})
+CFG = {"model": {"latent": 8, "g_hidden": (32,), "d_hidden": (32,), "c_channels": (4, 8), "c_hidden": 16,
+                 "num_teachers": 4, "teacher_hidden": (16,)},
+       "gen_batch": 8, "real_batch": 4, "relabel_every": 2,
+       "loss": {"alpha": 0.5, "alpha_p": 0.1, "pseudo_pairs": "fake"},
+       "privacy": {"epsilon": 10.0, "delta": 1e-5},
+       "pate": {"sigma": 2.0, "queries": 2, "query_every": 2, "replay": 16},
+       "dp": {"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch": 8.0, "c_expected_batch": 4.0,
+              "overflow_delta_share": 0.01},
+       "optim": {"lr": 1e-3, "beta1": 0.5}, "steps": 50}
 
 
-def test_one_iteration_updates_every_player():
-    d = data.load("digits", test_size=360, labeled_fraction=0.1)
-    priv, n = d["private"], len(d["private"]["x"])
-    state = train.init(CFG, 10, d["image_shape"], 32.0, jax.random.key(0))
-    shards = np.array_split(np.arange(n), 4)  # fixed, disjoint
-    idx, mask = sampling.poisson_batch(jax.random.key(1), n, 32 / n, 64)
-    idx = np.asarray(idx)
-    batch = {"teacher_x": np.stack([priv["x"][s[:32]] for s in shards]),
-             "teacher_y": np.stack([priv["y"][s[:32]] for s in shards]),
-             "x": priv["x"][idx], "y": priv["y"][idx], "labeled": priv["labeled"][idx].astype(np.float32),
-             "mask": np.asarray(mask, np.float32)}
-    new, metrics = jax.jit(train.train_step)(state, batch)
-    np.testing.assert_array_equal(np.asarray(metrics["votes"]).sum(-1), 4)
-    for name in ("g", "d", "c", "teachers"):
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits", test_size=360, labeled_fraction=0.1)
+
+
+@pytest.fixture(scope="module")
+def step():
+    return jax.jit(train.train_step)
+
+
+def _setup(kind, d):
+    cfg = ConfigDict({**CFG, "kind": kind})
+    priv = d["private"]
+    plan = budget.plan(cfg, len(priv["y"]), int(priv["labeled"].sum()))
+    hyper = train.make_hyper(cfg, d["num_classes"], plan.dpsgd)
+    state = train.init(cfg, hyper, d["image_shape"], len(priv["y"]), jax.random.key(0))
+    batch = experiment.private_batch(priv, cfg.model.num_teachers, 0, kind in train.PATE_KINDS)
+    return state, jax.device_put(batch)
+
+
+@pytest.mark.parametrize("kind", train.KINDS)
+def test_one_step_updates_every_player(kind, digits, step):
+    state, batch = _setup(kind, digits)
+    new, metrics = step(state, batch)
+    assert all(np.isfinite(float(v)) for v in metrics.values())
+    for name in state.params:
         before, after = jax.tree.leaves(state.params[name]), jax.tree.leaves(new.params[name])
         assert any(not np.allclose(a, b) for a, b in zip(before, after)), name
-        assert all(np.isfinite(np.asarray(a)).all() for a in after)
+    assert int(new.step) == 1
+
+
+def test_gnmax_answers_are_kept_only_on_asking_steps_and_prelabels_refresh(digits, step):
+    state, batch = _setup("pate_triplegan", digits)
+    counts, pseudo = [], []
+    for _ in range(4):
+        state, _ = step(state, batch)
+        counts.append(int(state.aux["count"]))
+        pseudo.append(np.asarray(state.aux["pseudo_conf"]).copy())
+    assert counts == [2, 2, 4, 4]  # asked at steps 0 and 2 (query_every = 2), 2 queries each
+    assert np.array_equal(pseudo[0], pseudo[1]) and not np.array_equal(pseudo[1], pseudo[2])  # relabel_every = 2
+    answers = np.asarray(state.aux["answer"][:4])
+    assert ((0 <= answers) & (answers < 10)).all()
+
+
+def test_teacher_shards_are_disjoint_and_balanced(digits):
+    batch = experiment.private_batch(digits["private"], 4, 0, True)
+    for key in ("shard_labeled", "shard_unlabeled"):
+        flat = batch[key].ravel()
+        assert len(np.unique(flat)) == len(flat) and batch[key].shape[0] == 4
+    assert digits["private"]["labeled"][batch["shard_labeled"]].all()
+    assert not digits["private"]["labeled"][batch["shard_unlabeled"]].any()

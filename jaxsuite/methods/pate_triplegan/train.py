@@ -1,17 +1,28 @@
-"""WORK IN PROGRESS (not wired into an experiment yet): one PATE-TripleGAN iteration as a pure ``train_step``.
+"""One training iteration of every GAN variant as a pure ``train_step(state, batch) -> (state, metrics)``.
 
-Players live in one NNX module (``Players``): generator G, student discriminator D_s, classifier C and the
-teacher discriminators (a vmapped stack). One optax ``multi_transform`` updates each player from its own loss:
+``kind`` (static) picks the game and its privacy:
 
-- teachers: each on its own disjoint private shard, real pairs (x, y) vs generated pairs (never released);
-- D_s: generated pairs labelled real / fake by GNMax over the teachers' votes (its only private access);
-- G: fools D_s (post-processing of D_s);
-- C: DP-SGD. The private terms (labelled CE, adversarial term on private x_u against D_s) are one per-example
-  loss clipped by jax-privacy's ``clipped_grad``; ``dp_noise`` adds noise to the clipped sum and divides by the
-  expected batch size L; the pseudo-discriminative term R_P on generated samples touches no private data and
-  enters as L * grad(R_P), so that after the division it is R_P's plain gradient.
+- ``pate_triplegan``: Triple-GAN's three players (G, D, C) with hybrid desensitisation (README.md has the privacy
+  argument). The discriminator's gradient -- and through D the generator's -- is desensitised by DP-SGD: D is
+  trained on Poisson batches of the whole private set, each example a pair: labelled (x, y), or unlabelled x_u
+  with C's pre-label (Eq. 3's classifier pairs), every per-example gradient clipped (jax-privacy), Gaussian noise
+  added; D's generated-pair term touches no private data and is added outside the clipped sum. The classifier's
+  gradient is desensitised by PATE: teacher discriminators D_1..D_T (a vmapped stack) each play D's part on their
+  own fixed, disjoint shard and vote a label for generated images (argmax_y D_t(x, y)); C is the student, trained
+  on GNMax answers (kept in a replay buffer: post-processing) and on R_P (Eq. 5), both about generated images.
+  Every ``relabel_every`` steps C pre-labels the unlabelled private images (post-processing of C).
+- ``pate_gan``: PATE-GAN (Jordon et al. 2019) in conditional form: teachers on their labelled pairs; a student
+  discriminator learns GNMax answers (real / fake) of the teachers about generated pairs, from the same kind of
+  replay buffer; G plays against the student.
+- ``dp_cgan``: a conditional GAN whose D is trained with DP-SGD on Poisson batches of the labelled private pairs
+  (DP-CGAN, Torkzadehmahani et al. 2019); D's generated-pair term is outside the clipped sum.
+- ``triplegan``: non-private Triple-GAN (upper bound): D, G, C with their plain losses (Eq. 3-5).
 
-The step returns the vote histogram in ``metrics["votes"]`` for the host-side privacy ledger.
+``batch`` is the whole private set and its fixed index tables (the same arrays every step, placed once):
+"x" [N, H, W, C], "y" [N], "labeled_idx" [n_l], "unlabeled_idx" [n_u], and for the PATE kinds "shard_labeled"
+[T, n_l / T] and "shard_unlabeled" [T, n_u / T] (disjoint shards). Every draw inside a step (z, y, mini-batches,
+the Poisson batch, the mechanisms' noise) comes from the state's key folded with the step, so a resumed run
+continues exactly.
 """
 from __future__ import annotations
 
@@ -22,117 +33,286 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import TrainState
 from jaxsuite.methods.pate_triplegan import losses
+from jaxsuite.methods.pate_triplegan.budget import Poisson
 from jaxsuite.methods.pate_triplegan.model import Classifier, Discriminator, Generator
-from jaxsuite.privacy import dpsgd, pate
+from jaxsuite.privacy import dpsgd, pate, sampling
+
+KINDS = ("pate_triplegan", "pate_gan", "dp_cgan", "triplegan")
+PATE_KINDS = ("pate_triplegan", "pate_gan")
+WITH_CLASSIFIER = ("pate_triplegan", "triplegan")
 
 
 @dataclasses.dataclass(frozen=True)
 class Hyper:
-    alpha: float  # Triple-GAN's weight of the classifier-labelled pairs
+    """The static numbers of a step (part of the graph definition, so a change recompiles)."""
+    kind: str
+    num_classes: int
+    latent: int
+    gen_batch: int  # generated pairs per step
+    real_batch: int  # private pairs per step of a non-private player, and per teacher for each kind of pair
+    alpha: float  # Triple-GAN's weight of classifier-labelled pairs
     alpha_p: float  # weight of R_P
-    clip_norm: float
+    pseudo_pairs: str  # "fake" (Triple-GAN) or "real": how D / the teachers treat (x_u, C(x_u))
+    num_teachers: int
+    queries: int  # GNMax queries per asking step (the first `queries` generated images)
+    query_every: int  # steps between two asking steps
+    replay: int  # size of the ring buffer of GNMax answers the student learns from
     gnmax_sigma: float
-    expected_batch: float  # L = q N of C's Poisson batches
+    relabel_every: int  # pate_triplegan: steps between C's pre-labellings of the private images
+    clip_norm: float  # DP-SGD's per-example clip
+    d_poisson: Poisson | None  # D's DP-SGD batches (pate_triplegan: all private examples; dp_cgan: labelled)
+    c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan)
 
 
 class Players(nnx.Module):
-    def __init__(self, cfg, hyper: Hyper, num_classes: int, image_shape: tuple[int, int, int], *, rngs: nnx.Rngs):
+    def __init__(self, cfg, hyper: Hyper, image_shape: tuple[int, int, int], *, rngs: nnx.Rngs):
         self.hyper = hyper
-        self.g = Generator(cfg.latent, num_classes, image_shape, tuple(cfg.g_hidden), rngs=rngs)
-        self.d = Discriminator(num_classes, image_shape, tuple(cfg.d_hidden), rngs=rngs)
-        self.c = Classifier(num_classes, image_shape, tuple(cfg.c_channels), cfg.c_hidden, rngs=rngs)
+        k = hyper.num_classes
+        self.g = Generator(hyper.latent, k, image_shape, tuple(cfg.g_hidden), rngs=rngs)
+        self.d = Discriminator(k, image_shape, tuple(cfg.d_hidden), rngs=rngs)
+        if hyper.kind in WITH_CLASSIFIER:
+            self.c = Classifier(k, image_shape, tuple(cfg.c_channels), cfg.c_hidden, rngs=rngs)
+        if hyper.kind in PATE_KINDS:
+            @nnx.vmap(in_axes=0, out_axes=0)
+            def teachers(key):
+                return Discriminator(k, image_shape, tuple(cfg.teacher_hidden), rngs=nnx.Rngs(key))
 
-        @nnx.vmap(in_axes=0, out_axes=0)
-        def teachers(key):
-            return Discriminator(num_classes, image_shape, tuple(cfg.d_hidden), rngs=nnx.Rngs(key))
-
-        self.teachers = teachers(jax.random.split(rngs.params(), cfg.num_teachers))
-        self.num_classes, self.latent = num_classes, cfg.latent
+            self.teachers = teachers(jax.random.split(rngs.params(), cfg.num_teachers))
 
 
-def init(cfg, num_classes: int, image_shape, expected_batch: float, rng: jax.Array) -> TrainState:
+def make_hyper(cfg, num_classes: int, dpsgd: dict) -> Hyper:
+    """``dpsgd``: the plan's Poisson batches per DP-SGD player (``budget.plan``)."""
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
+    if cfg.loss.pseudo_pairs not in ("fake", "real"):
+        raise ConfigError(f"config key 'loss.pseudo_pairs' must be 'fake' or 'real', got {cfg.loss.pseudo_pairs!r}")
+    if not 0 < cfg.pate.queries <= cfg.gen_batch:
+        raise ConfigError(f"config key 'pate.queries' must be in [1, gen_batch={cfg.gen_batch}], got {cfg.pate.queries}")
+    if cfg.pate.query_every < 1:
+        raise ConfigError(f"config key 'pate.query_every' must be >= 1, got {cfg.pate.query_every}")
+    if cfg.relabel_every < 1:
+        raise ConfigError(f"config key 'relabel_every' must be >= 1, got {cfg.relabel_every}")
+    return Hyper(cfg.kind, num_classes, cfg.model.latent, cfg.gen_batch, cfg.real_batch, cfg.loss.alpha,
+                 cfg.loss.alpha_p, cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
+                 cfg.pate.query_every,                 cfg.pate.replay, cfg.pate.sigma, cfg.relabel_every, cfg.dp.clip_norm, dpsgd.get("d"), dpsgd.get("c"))
+
+
+def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
+    """Players and one optax transformation per player (Adam; a DP-SGD-trained D's chain adds the noise)."""
     k_model, k_noise, k_state = jax.random.split(rng, 3)
-    hyper = Hyper(cfg.loss.alpha, cfg.loss.alpha_p, cfg.dp.clip_norm, cfg.pate.sigma, expected_batch)
-    players = Players(cfg.model, hyper, num_classes, tuple(image_shape), rngs=nnx.Rngs(params=k_model))
-    adam = optax.adam(cfg.optim.lr, b1=0.5)
-    c_tx = optax.chain(dpsgd.dp_noise(cfg.dp.clip_norm, cfg.dp.noise_multiplier, expected_batch, k_noise),
-                       optax.adam(cfg.optim.lr))
-    tx = optax.multi_transform({"g": adam, "d": adam, "teachers": adam, "c": c_tx},
-                               lambda params: {k: k for k in params})
-    return TrainState.create(players, tx, k_state)
+    image_shape = tuple(image_shape)
+    players = Players(cfg.model, hyper, image_shape, rngs=nnx.Rngs(params=k_model))
+    adam = optax.adam(cfg.optim.lr, b1=cfg.optim.beta1)
+    txs = {name: adam for name in ("g", "d", "c", "teachers") if hasattr(players, name)}
+    for name, batches in (("d", hyper.d_poisson), ("c", hyper.c_poisson)):
+        if batches is not None:  # noise on the clipped sum, / L, then Adam
+            txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, cfg.dp.noise_multiplier, batches.expected,
+                                                   jax.random.fold_in(k_noise, ord(name))), adam)
+    state = TrainState.create(players, optax.multi_transform(txs, lambda params: {k: k for k in params}), k_state)
+    aux = {}
+    if hyper.kind in PATE_KINDS:  # the student's replay buffer of GNMax answers
+        aux.update({"x": jnp.zeros((hyper.replay, *image_shape)), "y": jnp.zeros((hyper.replay,), jnp.int32),
+                    "answer": jnp.zeros((hyper.replay,), jnp.int32), "count": jnp.zeros((), jnp.int32)})
+    if hyper.kind == "pate_triplegan":  # C's latest pre-labels of the private images
+        aux.update({"pseudo_y": jnp.zeros((num_private,), jnp.int32), "pseudo_conf": jnp.zeros((num_private,))})
+    return state.replace(aux=aux or None)
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
-    """``batch``: "teacher_x" [T, b, H, W, C] and "teacher_y" [T, b] (a batch from each teacher's shard); "x", "y",
-    "labeled", "mask": a padded Poisson batch of the private set for C."""
     p = state.merge()
-    hp = p.hyper
-    k_z, k_y, k_vote = jax.random.split(state.step_key(), 3)
-    n_gen = batch["teacher_x"].shape[1]
-    z = jax.random.normal(k_z, (n_gen, p.latent))
-    y_gen = jax.random.randint(k_y, (n_gen,), 0, p.num_classes)
-
-    def player(params, name):
-        return getattr(state.merge({**state.params, **params}), name)
-
+    hp: Hyper = p.hyper
+    k_z, k_y, k_t, k_q, k_d, k_c = jax.random.split(state.step_key(), 6)
+    z = jax.random.normal(k_z, (hp.gen_batch, hp.latent))
+    y_gen = jax.random.randint(k_y, (hp.gen_batch,), 0, hp.num_classes)
     x_gen = jax.lax.stop_gradient(p.g(z, y_gen))
+    grads, metrics, aux = {}, {}, state.aux
+    if hp.kind == "pate_triplegan":  # C pre-labels the private images every `relabel_every` steps
+        aux = jax.lax.cond(state.step % hp.relabel_every == 0,
+                           lambda: {**aux, **_prelabel(p.c, batch["x"])}, lambda: aux)
 
-    # 1. teachers: each on its own shard (vmapped over the leading teacher axis)
-    def teacher_loss(t_params):
-        teachers = player({"teachers": t_params}, "teachers")
+    # --- PATE: teachers learn on their shards, then answer this step's queries about generated images
+    if hp.kind in PATE_KINDS:
+        grads["teachers"], metrics["teacher_loss"] = _teacher_grads(state, p, batch, aux, x_gen, y_gen, k_t)
+        asked = state.step % hp.query_every == 0  # GNMax is asked `queries` questions every `query_every` steps
+        aux, answers = _answer_queries(p, aux, x_gen[:hp.queries], y_gen[:hp.queries], k_q, asked)
+        metrics["gnmax_answers"] = aux["count"].astype(jnp.float32)
+        pick = jax.random.randint(jax.random.fold_in(k_q, 1), (hp.gen_batch,), 0, jnp.minimum(aux["count"], hp.replay))
+        replay = {k: aux[k][pick] for k in ("x", "y", "answer")}
 
-        @nnx.vmap(in_axes=(0, 0, 0))
-        def each(t, x, y):
-            return losses.bce(t(x, y), 1.0) + losses.bce(t(x_gen, y_gen), 0.0)
+    # --- the discriminator
+    if hp.kind == "pate_gan":  # the student learns the teachers' real / fake answers
+        metrics["replay_real"] = jnp.mean(replay["answer"].astype(jnp.float32))
+        metrics["d_loss"], grads["d"] = jax.value_and_grad(lambda prm: jnp.mean(optax.sigmoid_binary_cross_entropy(
+            _with(state, "d", prm)(replay["x"], replay["y"]), replay["answer"].astype(jnp.float32))))(
+            state.params["d"])
+    elif hp.kind in ("pate_triplegan", "dp_cgan"):  # DP-SGD; the generated-pair term is public
+        pool = jnp.arange(batch["y"].shape[0]) if hp.kind == "pate_triplegan" else batch["labeled_idx"]
+        ex = _poisson(k_d, pool, hp.d_poisson, batch, aux)
+        private = _dp_grad(lambda prm, one: _d_private_loss(_with(state, "d", prm), one, hp), state.params["d"], ex, hp)
+        w_gen = losses.pseudo_pair_role(hp.alpha, hp.pseudo_pairs)[0] if hp.kind == "pate_triplegan" else 1.0
+        public = jax.grad(lambda prm: w_gen * losses.bce(_with(state, "d", prm)(x_gen, y_gen), 0.0))(state.params["d"])
+        grads["d"] = _plus_public(private, public, hp.d_poisson)
+        metrics["d_dp_batch"] = jnp.sum(ex["mask"])
+    else:  # non-private Triple-GAN
+        lab = _sample(k_d, batch["labeled_idx"], hp.real_batch)
+        unl = _sample(k_t, batch["unlabeled_idx"], hp.real_batch)
+        y_cla, conf = _classify(p.c, batch["x"][unl])
+        metrics["d_loss"], grads["d"] = jax.value_and_grad(lambda prm: _d_loss(
+            _with(state, "d", prm), batch["x"][lab], batch["y"][lab], x_gen, y_gen, hp, batch["x"][unl], y_cla,
+            conf))(state.params["d"])
 
-        return jnp.sum(each(teachers, batch["teacher_x"], batch["teacher_y"]))
+    # --- G against D (post-processing of D)
+    metrics["g_loss"], grads["g"] = jax.value_and_grad(
+        lambda prm: losses.generator_loss(p.d(_with(state, "g", prm)(z, y_gen), y_gen)))(state.params["g"])
 
-    g_teachers = jax.grad(teacher_loss)(state.params["teachers"])
+    # --- C
+    if hp.kind == "pate_triplegan":
+        # private: R_L by DP-SGD on the labelled pairs; public: the PATE student's term (GNMax answers about
+        # generated images, replayed) and R_P
+        ex = _poisson(k_c, batch["labeled_idx"], hp.c_poisson, batch, None)
+        private = _dp_grad(lambda prm, one: optax.softmax_cross_entropy_with_integer_labels(
+            _with(state, "c", prm)(one["x"]), one["y"]), state.params["c"], ex, hp)
 
-    # 2. GNMax labels for generated pairs; the student learns them
-    @nnx.vmap(in_axes=(0, None, None))
-    def vote(t, x, y):
-        return (t(x, y) > 0).astype(jnp.int32)
+        def c_public(prm):
+            c = _with(state, "c", prm)
+            student = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(c(replay["x"]), replay["answer"]))
+            return hp.alpha_p * student + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
 
-    real_votes = jnp.sum(vote(p.teachers, x_gen, y_gen), axis=0)  # [n_gen]
-    votes = jnp.stack([batch["teacher_x"].shape[0] - real_votes, real_votes], -1).astype(jnp.float32)
-    r = pate.gnmax(k_vote, votes, hp.gnmax_sigma).astype(jnp.float32)
+        metrics["c_public_loss"], public = jax.value_and_grad(c_public)(state.params["c"])
+        grads["c"] = _plus_public(private, public, hp.c_poisson)
+        metrics["c_dp_batch"] = jnp.sum(ex["mask"])
+    elif hp.kind == "triplegan":
+        lab = _sample(k_c, batch["labeled_idx"], hp.real_batch)
+        unl = _sample(jax.random.fold_in(k_c, 1), batch["unlabeled_idx"], hp.real_batch)
+        ex = {"x": jnp.concatenate([batch["x"][lab], batch["x"][unl]]),
+              "y": jnp.concatenate([batch["y"][lab], batch["y"][unl]]),
+              "labeled": jnp.arange(2 * hp.real_batch) < hp.real_batch}
+        metrics["c_loss"], grads["c"] = jax.value_and_grad(lambda prm: _c_triple_loss(
+            _with(state, "c", prm), p.d, ex, x_gen, y_gen, hp))(state.params["c"])
 
-    def student_loss(d_params):
-        logits = player({"d": d_params}, "d")(x_gen, y_gen)
-        return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, r))
+    return state.apply_gradients(grads, state.model_state).replace(aux=aux), metrics
 
-    g_d = jax.grad(student_loss)(state.params["d"])
 
-    # 3. G against the student
-    def gen_loss(g_params):
-        return losses.generator_loss(p.d(player({"g": g_params}, "g")(z, y_gen), y_gen))
+# ------------------------------------------------------------------------------------------ pieces ----
 
-    g_g = jax.grad(gen_loss)(state.params["g"])
+def _with(state: TrainState, name: str, params) -> nnx.Module:
+    """Player ``name`` of the state's module with ``params`` in place of its own."""
+    return getattr(state.merge({**state.params, name: params}), name)
 
-    # 4. C: DP-SGD on the private batch, R_P outside the clipped sum
-    def private_loss(c_params, ex):
-        c = player({"c": c_params}, "c")
-        logits = c(ex["x"])
-        y_c = jnp.argmax(logits, -1)
-        d_cla = p.d(ex["x"], y_c)
-        conf = jnp.max(jax.nn.softmax(logits), -1)
-        adv = hp.alpha * conf * optax.sigmoid_binary_cross_entropy(jax.lax.stop_gradient(d_cla), 1.0)
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, ex["y"]) * ex["labeled"]
-        return jnp.sum(ex["mask"] * (adv + ce))
 
-    clipped = dpsgd.clipped_grad_sum(private_loss, hp.clip_norm)(
-        state.params["c"], {k: batch[k] for k in ("x", "y", "labeled", "mask")})
+def _sample(key, idx: jax.Array, n: int) -> jax.Array:
+    """``n`` entries of ``idx`` drawn with replacement (along the last axis)."""
+    return jnp.take_along_axis(idx, jax.random.randint(key, idx.shape[:-1] + (n,), 0, idx.shape[-1]), -1)
 
-    def pseudo_loss(c_params):
-        return hp.alpha_p * jnp.mean(optax.softmax_cross_entropy_with_integer_labels(
-            player({"c": c_params}, "c")(x_gen), y_gen))
 
-    g_rp = jax.grad(pseudo_loss)(state.params["c"])
-    g_c = jax.tree.map(lambda a, b: a + hp.expected_batch * b, clipped, g_rp)
+def _classify(c, x):
+    """C's labels and confidences, as data (no gradient)."""
+    logits = jax.lax.stop_gradient(c(x))
+    return jnp.argmax(logits, -1), jnp.max(jax.nn.softmax(logits), -1)
 
-    grads = {"g": g_g, "d": g_d, "teachers": g_teachers, "c": g_c}
-    new = state.apply_gradients(grads, state.model_state)
-    return new, {"votes": votes, "student_agreement": jnp.mean(r == (real_votes * 2 > votes.sum(-1)))}
+
+def _prelabel(c, x, chunk: int = 1000) -> dict:
+    """C's label and confidence for every private image (only the unlabelled ones are read)."""
+    n = x.shape[0]
+    xs = jnp.concatenate([x, jnp.zeros(((-n) % chunk, *x.shape[1:]), x.dtype)]).reshape((-1, chunk, *x.shape[1:]))
+    y, conf = jax.lax.map(lambda xc: _classify(c, xc), xs)
+    return {"pseudo_y": y.reshape(-1)[:n], "pseudo_conf": conf.reshape(-1)[:n]}
+
+
+def _d_loss(d, x_real, y_real, x_gen, y_gen, hp: Hyper, x_cla=None, y_cla=None, conf=None):
+    """Triple-GAN's L_D (Eq. 3) on these pairs; without classifier pairs, the conditional GAN's loss."""
+    d_cla = None if x_cla is None else d(x_cla, y_cla)
+    return losses.discriminator_loss(d(x_real, y_real), d(x_gen, y_gen), d_cla, conf, hp.alpha, hp.pseudo_pairs)
+
+
+def _d_private_loss(d, ex, hp: Hyper):
+    """D's private term for one example of a DP-SGD batch: a labelled pair is real; an unlabelled image with C's
+    pre-label is a classifier pair (Eq. 3, weight alpha times C's confidence)."""
+    _, target = losses.pseudo_pair_role(hp.alpha, hp.pseudo_pairs)
+    real = optax.sigmoid_binary_cross_entropy(d(ex["x"], ex["y"]), 1.0)
+    cla = hp.alpha * ex["conf"] * optax.sigmoid_binary_cross_entropy(d(ex["x"], ex["pseudo_y"]), target)
+    return jnp.where(ex["labeled"], real, cla)
+
+
+def _c_triple_loss(c, d, ex, x_gen, y_gen, hp: Hyper):
+    """Non-private L_C (Eq. 4-5): R_L on the labelled half of ``ex``, the adversarial term on the unlabelled half,
+    R_P on G's samples."""
+    logits = c(ex["x"])
+    adv = losses.classifier_adversarial(d(ex["x"], jnp.argmax(logits, -1)), logits, hp.alpha)
+    per = jnp.where(ex["labeled"], optax.softmax_cross_entropy_with_integer_labels(logits, ex["y"]), adv)
+    return jnp.sum(per) / hp.real_batch + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
+
+
+def _poisson(key, idx: jax.Array, batches: Poisson, batch: dict, aux) -> dict:
+    """A padded Poisson batch (rate q) of the private examples ``idx``, with C's pre-labels where kept."""
+    pos, mask = sampling.poisson_batch(key, idx.shape[0], batches.rate, batches.max_batch)
+    rows = idx[pos]
+    labeled = jnp.zeros(batch["y"].shape, bool).at[batch["labeled_idx"]].set(True)[rows]
+    ex = {"x": batch["x"][rows], "y": batch["y"][rows], "labeled": labeled, "mask": mask,
+          "pseudo_y": jnp.zeros_like(rows), "conf": jnp.zeros(rows.shape)}
+    if aux is not None and "pseudo_y" in aux:
+        ex.update(pseudo_y=aux["pseudo_y"][rows], conf=aux["pseudo_conf"][rows])
+    return ex
+
+
+def _dp_grad(loss_one, params, ex: dict, hp: Hyper):
+    """Sum over the Poisson batch of per-example clipped gradients (padding contributes zero)."""
+    return dpsgd.clipped_grad_sum(lambda prm, one: jnp.sum(one["mask"] * loss_one(prm, one)), hp.clip_norm)(
+        params, ex)
+
+
+def _plus_public(clipped_sum, public_grad, batches: Poisson):
+    """A DP-SGD player's gradient: its clipped private sum plus L times the gradient of its terms that touch no
+    private data, so that after ``dp_noise`` divides by L those are their plain gradient."""
+    return jax.tree.map(lambda a, b: a + batches.expected * b, clipped_sum, public_grad)
+
+
+def _teacher_grads(state: TrainState, p: Players, batch: dict, aux: dict, x_gen, y_gen, key):
+    """Each teacher plays D on its own shard (Eq. 3): its labelled pairs (real), G's pairs (fake) and, in
+    pate_triplegan, its shard's unlabelled images with C's pre-labels. Teachers are never released."""
+    hp: Hyper = p.hyper
+    k_lab, k_unl = jax.random.split(key)
+    lab = _sample(k_lab, batch["shard_labeled"], hp.real_batch)  # [T, b]
+    cla = ()  # pate_gan: no classifier pairs
+    if hp.kind == "pate_triplegan":
+        unl = _sample(k_unl, batch["shard_unlabeled"], hp.real_batch)
+        cla = (batch["x"][unl], aux["pseudo_y"][unl], aux["pseudo_conf"][unl])
+
+    def total(params):
+        each = nnx.vmap(lambda t, xl, yl, c: _d_loss(t, xl, yl, x_gen, y_gen, hp, *c), in_axes=(0, 0, 0, 0))
+        return jnp.sum(each(_with(state, "teachers", params), batch["x"][lab], batch["y"][lab], cla))
+
+    loss, grads = jax.value_and_grad(total)(state.params["teachers"])
+    return grads, loss / hp.num_teachers
+
+
+def _answer_queries(p: Players, aux: dict, xq, yq, key, asked):
+    """The teachers' votes on the queries and GNMax's answers, written into the replay buffer if ``asked`` (else
+    computed and dropped: nothing else reads them).
+
+    pate_triplegan asks for a label: each teacher votes argmax_y D_t(x, y) (the label under which it finds the
+    image most real). pate_gan asks real or fake for the pair (x, y)."""
+    hp: Hyper = p.hyper
+    if hp.kind == "pate_triplegan":
+        @nnx.vmap(in_axes=(0, None))
+        def vote(t, x):
+            scores = jax.vmap(lambda y: t(x, jnp.full((x.shape[0],), y)), out_axes=1)(jnp.arange(hp.num_classes))
+            return jax.nn.one_hot(jnp.argmax(scores, -1), hp.num_classes)
+
+        votes = jnp.sum(vote(p.teachers, xq), axis=0)  # [Q, K]
+    else:
+        @nnx.vmap(in_axes=(0, None, None))
+        def vote(t, x, y):
+            return (t(x, y) > 0).astype(jnp.int32)
+
+        real = jnp.sum(vote(p.teachers, xq, yq), axis=0)
+        votes = jnp.stack([hp.num_teachers - real, real], -1).astype(jnp.float32)
+    answers = pate.gnmax(key, votes, hp.gnmax_sigma)
+    pos = (aux["count"] + jnp.arange(xq.shape[0])) % hp.replay
+    new = {"x": aux["x"].at[pos].set(xq), "y": aux["y"].at[pos].set(yq), "answer": aux["answer"].at[pos].set(answers),
+           "count": aux["count"] + xq.shape[0]}
+    aux = {**aux, **{k: jnp.where(asked, v, aux[k]) for k, v in new.items()}}
+    return aux, answers

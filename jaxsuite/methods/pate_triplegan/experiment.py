@@ -1,0 +1,135 @@
+"""How a variant of PATE-TripleGAN is run: plan the privacy budget, train the GAN (resumable, ``core.loop.fit``),
+then score it by CAS (a CNN trained only on 10k generated labelled samples, tested on the real held-out set) and
+save a sample grid. ``real_data`` trains the CAS CNN on the real private set itself (no GAN, no privacy).
+
+Metrics per run: ``cas_accuracy`` (primary), ``classifier_accuracy`` (C's own test accuracy, Triple-GAN kinds),
+and the privacy plan (``epsilon_spent`` data-independent, ``mu_gdp``, ...); ``extra/epsilon_spent`` is collected
+by ``reproduce`` into results.json's ``extra.epsilon_spent``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxsuite.core import config as config_lib
+from jaxsuite.core.errors import ConfigError, DataMissingError
+from jaxsuite.core.loop import fit
+from jaxsuite.core.sharding import make_mesh, replicate
+from jaxsuite.methods.pate_triplegan import budget, train
+from jaxsuite.methods.pate_triplegan import data as ptg_data
+from jaxsuite.methods.pate_triplegan.cas import cas_accuracy, predict
+from jaxsuite.methods.pate_triplegan.grid import save_grid
+
+NAME = "pate_triplegan"
+TITLE = "PATE-TripleGAN: private conditional image synthesis with PATE + DP-SGD (Jiang, Ni, Zhang, 2024)"
+REFERENCE = "pate_triplegan"
+
+VARIANTS = {
+    "pate_triplegan": ("Triple-GAN; teacher discriminators + GNMax-taught student D (PATE), C by DP-SGD", {}),
+    "dp_cgan": ("conditional GAN, D by DP-SGD on the labelled private pairs (DP-CGAN)", {"kind": "dp_cgan"}),
+    "pate_gan": ("conditional PATE-GAN: teachers on labelled pairs + GNMax-taught student D, no classifier",
+                 {"kind": "pate_gan"}),
+    "triplegan_nonprivate": ("Triple-GAN without privacy (upper bound)", {"kind": "triplegan"}),
+    "real_data": ("CAS CNN trained on the real private set with its labels (upper bound)", {"kind": "real_data"}),
+}
+VARIANTS.update({f"{name}_eps1": (f"{desc}; epsilon 1", {**over, "privacy.epsilon": 1.0})
+                 for name, (desc, over) in list(VARIANTS.items()) if name not in ("triplegan_nonprivate", "real_data")})
+
+
+def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    return config_lib.variant_config(config, VARIANTS, variant, NAME)
+
+
+def results_meta(config) -> dict:
+    return {"dataset": config.data.dataset, "primary_metric": "cas_accuracy", "higher_is_better": True,
+            "reference": REFERENCE}
+
+
+def check_data(config) -> None:
+    status = ptg_data.data_status(config.data.dataset)
+    if status != "present" and not status.startswith("embedded"):
+        raise DataMissingError(f"pate_triplegan data set {config.data.dataset!r}: {status}; "
+                               f"run `jaxsuite data fetch mnist`")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(data_json: str) -> dict:
+    d = json.loads(data_json)
+    return ptg_data.load(d["dataset"], test_size=d["test_size"], labeled_fraction=d["labeled_fraction"],
+                         num_private=d["num_private"])
+
+
+def load_data(cfg) -> dict:
+    return _load(json.dumps(cfg.data.to_dict(), sort_keys=True))
+
+
+def private_batch(private: dict, num_teachers: int, seed: int, with_shards: bool) -> dict:
+    """The private set and its fixed index tables (see ``train``); teachers' shards are disjoint, drawn from the
+    seed alone (never from the data), each with the same number of labelled and unlabelled examples."""
+    labeled = np.flatnonzero(private["labeled"]).astype(np.int32)
+    unlabeled = np.flatnonzero(~private["labeled"]).astype(np.int32)
+    batch = {"x": private["x"], "y": private["y"], "labeled_idx": labeled, "unlabeled_idx": unlabeled}
+    if with_shards:
+        rng = np.random.default_rng([seed, 11])
+        for name, idx in (("shard_labeled", labeled), ("shard_unlabeled", unlabeled)):
+            per = len(idx) // num_teachers
+            if per < 1:
+                raise ConfigError(f"config key 'model.num_teachers' ({num_teachers}) exceeds the {len(idx)} "
+                                         f"{name.split('_')[1]} private examples")
+            batch[name] = rng.permutation(idx)[: per * num_teachers].reshape(num_teachers, per)
+    return batch
+
+
+def generate(state, count: int, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` generated pairs, labels cycling through the classes (balanced)."""
+    players = state.merge()
+    g, hp = players.g, players.hyper
+    y = jnp.arange(count) % hp.num_classes
+    z = jax.random.normal(key, (count, hp.latent))
+    make = jax.jit(lambda z, y: g(z, y))
+    x = np.concatenate([np.asarray(make(z[i:i + 2000], y[i:i + 2000])) for i in range(0, count, 2000)])
+    return x, np.asarray(y)
+
+
+def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
+        progress: bool = True) -> dict | None:
+    """Train ``variant`` with ``seed`` in ``workdir`` (resuming); its CAS and privacy metrics, or None if stopped."""
+    workdir = Path(workdir)
+    cfg = variant_config(config, variant)
+    d = load_data(cfg)
+    priv, test, k = d["private"], d["test"], d["num_classes"]
+    cas_kw = dict(num_classes=k, seed=seed, steps=cfg.cas.steps, batch_size=cfg.cas.batch_size, lr=cfg.cas.lr,
+                  channels=tuple(cfg.model.c_channels), hidden=cfg.model.c_hidden)
+    if cfg.kind == "real_data":
+        acc = cas_accuracy(priv["x"], priv["y"], test["x"], test["y"], **cas_kw)
+        return {"cas_accuracy": acc}
+
+    plan = budget.plan(cfg, len(priv["y"]), int(priv["labeled"].sum()))
+    hyper = train.make_hyper(cfg, k, plan.dpsgd)
+    mesh = make_mesh()
+    batch = replicate(private_batch(priv, cfg.model.num_teachers, seed, cfg.kind in budget.PATE_KINDS), mesh)
+    result = fit(init_fn=lambda: train.init(cfg, hyper, d["image_shape"], len(priv["y"]),
+                                                     jax.random.PRNGKey(seed)),
+                 train_step=train.train_step, batch_fn=lambda step: batch, num_steps=plan.steps, workdir=workdir,
+                 checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
+                 log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, shard_batches=False, mesh=mesh)
+    if result.interrupted:
+        return None
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 10 ** 6)
+    x_gen, y_gen = generate(result.state, cfg.cas.samples, key)
+    save_grid(x_gen, y_gen, k, workdir / "samples.png", per_class=10)
+    metrics = {"cas_accuracy": cas_accuracy(x_gen, y_gen, test["x"], test["y"], **cas_kw),
+               **plan.as_metrics(), "extra/epsilon_spent": plan.epsilon, "train_seconds": result.train_seconds}
+    if hyper.kind in train.WITH_CLASSIFIER:
+        metrics["classifier_accuracy"] = float(np.mean(predict(result.state.merge().c, test["x"]) == test["y"]))
+    return metrics
+
+
+def data_status() -> dict[str, str]:
+    return {name: ptg_data.data_status(name) for name in ptg_data.DATASETS}

@@ -1,0 +1,63 @@
+"""The privacy plan: training stops before the budget would be exceeded, the epsilon quoted is what was spent,
+composition adds the mechanisms' curves, and bad settings are named."""
+import pytest
+from ml_collections import ConfigDict
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.methods.pate_triplegan import budget
+from jaxsuite.privacy import accounting
+
+BASE = {"privacy": {"epsilon": 3.0, "delta": 1e-5}, "steps": 10 ** 6,
+        "pate": {"sigma": 40.0, "queries": 1, "query_every": 1},
+        "dp": {"noise_multiplier": 1.0, "expected_batch": 64.0, "c_expected_batch": 16.0,
+               "overflow_delta_share": 0.01}}
+
+
+def _cfg(kind, **over):
+    d = {**BASE, "kind": kind}
+    for k, v in over.items():
+        group, key = k.split(".")
+        d[group] = {**d[group], key: v}
+    return ConfigDict(d)
+
+
+@pytest.mark.parametrize("kind", ["pate_triplegan", "dp_cgan", "pate_gan"])
+def test_stops_at_the_last_step_that_fits(kind):
+    cfg = _cfg(kind)
+    plan = budget.plan(cfg, 8000, 800)
+    assert 0 < plan.steps < cfg.steps and plan.epsilon <= cfg.privacy.epsilon
+    one_more = ConfigDict({**cfg.to_dict(), "steps": plan.steps + cfg.pate.query_every})
+    bigger = budget.plan(ConfigDict({**one_more.to_dict(), "privacy": {"epsilon": 100.0, "delta": 1e-5}}), 8000, 800)
+    assert bigger.steps == plan.steps + cfg.pate.query_every
+    assert bigger.epsilon > cfg.privacy.epsilon  # the next block would have overspent
+    assert plan.delta <= cfg.privacy.delta
+
+
+def test_pate_triplegan_composes_gnmax_and_both_dpsgd_players():
+    cfg = _cfg("pate_triplegan", **{"privacy.epsilon": 100.0})
+    cfg.steps = 300
+    plan = budget.plan(cfg, 8000, 800)
+    assert plan.steps == 300 and set(plan.dpsgd) == {"d", "c"}
+    assert plan.dpsgd["d"].rate == pytest.approx(64 / 8000) and plan.dpsgd["c"].rate == pytest.approx(16 / 800)
+    curve = (accounting.gnmax_rdp_independent(40.0, 300)
+             + accounting.rdp_curve(accounting.dpsgd_event(64 / 8000, 1.0, 300))
+             + accounting.rdp_curve(accounting.dpsgd_event(16 / 800, 1.0, 300)))
+    assert plan.epsilon == pytest.approx(accounting.epsilon(curve, 0.99e-5), rel=1e-9)
+    assert plan.gnmax_answers == 300
+    mu = accounting.compose_mu(accounting.gnmax_mu(40.0, 300), accounting.dpsgd_mu(64 / 8000, 1.0, 300),
+                               accounting.dpsgd_mu(16 / 800, 1.0, 300))
+    assert plan.mu == pytest.approx(mu)
+
+
+def test_non_private_kinds_run_the_configured_steps():
+    plan = budget.plan(ConfigDict({**BASE, "kind": "triplegan", "steps": 123}), 8000, 800)
+    assert plan.steps == 123 and plan.epsilon == 0.0
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ConfigError, match="pate.sigma"):
+        budget.plan(_cfg("pate_gan", **{"pate.sigma": 0.0}), 8000, 800)
+    with pytest.raises(ConfigError, match="dp.c_expected_batch"):
+        budget.plan(_cfg("pate_triplegan", **{"dp.c_expected_batch": 900.0}), 8000, 800)
+    with pytest.raises(ConfigError, match="exceeds epsilon"):
+        budget.plan(_cfg("pate_gan", **{"pate.sigma": 0.1}), 8000, 800)
