@@ -61,3 +61,8 @@ def test_bad_settings_are_named():
         budget.plan(_cfg("pate_triplegan", **{"dp.c_expected_batch": 900.0}), 8000, 800)
     with pytest.raises(ConfigError, match="exceeds epsilon"):
         budget.plan(_cfg("pate_gan", **{"pate.sigma": 0.1}), 8000, 800)
+
+
+def test_a_non_private_run_reports_no_epsilon():
+    plan = budget.plan(ConfigDict({**BASE, "kind": "triplegan", "steps": 5}), 8000, 800)
+    assert not plan.private and plan.as_metrics() == {"steps": 5.0}

@@ -44,7 +44,14 @@ class Plan:
     mu: float = 0.0  # mu-GDP (CLT for DP-SGD, sqrt(2)/sigma per GNMax answer)
     gnmax_answers: int = 0
 
+    @property
+    def private(self) -> bool:
+        return self.delta > 0
+
     def as_metrics(self) -> dict:
+        """The run's privacy for results.json (only the steps for a non-private run: its epsilon is infinite)."""
+        if not self.private:
+            return {"steps": float(self.steps)}
         return {"epsilon_spent": self.epsilon, "delta": self.delta, "mu_gdp": self.mu,
                 "gdp_epsilon": accounting.gdp_epsilon(self.mu, self.delta) if self.mu > 0 else 0.0,
                 "steps": float(self.steps), "gnmax_answers": float(self.gnmax_answers)}

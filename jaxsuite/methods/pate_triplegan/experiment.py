@@ -3,8 +3,8 @@ then score it by CAS (a CNN trained only on 10k generated labelled samples, test
 save a sample grid. ``real_data`` trains the CAS CNN on the real private set itself (no GAN, no privacy).
 
 Metrics per run: ``cas_accuracy`` (primary), ``classifier_accuracy`` (C's own test accuracy, Triple-GAN kinds),
-and the privacy plan (``epsilon_spent`` data-independent, ``mu_gdp``, ...); ``extra/epsilon_spent`` is collected
-by ``reproduce`` into results.json's ``extra.epsilon_spent``.
+and for a private kind its privacy (``epsilon_spent`` data-independent, ``mu_gdp``, ...); ``extra/epsilon_spent`` is
+collected by ``reproduce`` into results.json's ``extra.epsilon_spent`` (private variants only).
 """
 from __future__ import annotations
 
@@ -125,7 +125,9 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     x_gen, y_gen = generate(result.state, cfg.cas.samples, key)
     save_grid(x_gen, y_gen, k, workdir / "samples.png", per_class=10)
     metrics = {"cas_accuracy": cas_accuracy(x_gen, y_gen, test["x"], test["y"], **cas_kw),
-               **plan.as_metrics(), "extra/epsilon_spent": plan.epsilon, "train_seconds": result.train_seconds}
+               **plan.as_metrics(), "train_seconds": result.train_seconds}
+    if plan.private:
+        metrics["extra/epsilon_spent"] = plan.epsilon
     if hyper.kind in train.WITH_CLASSIFIER:
         metrics["classifier_accuracy"] = float(np.mean(predict(result.state.merge().c, test["x"]) == test["y"]))
     return metrics
