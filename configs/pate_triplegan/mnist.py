@@ -1,5 +1,5 @@
 """PATE-TripleGAN on the issue's MNIST setting: MNIST's test split, 8k private images (10% labelled), 2k held out;
-epsilon 10 at delta 1e-5. Longer than `quick` (about 0.3 s per private step on 2 CPU cores); not run in CI."""
+epsilon 10 at delta 1e-5. Much longer than `quick` (a GPU run); not run in CI."""
 from ml_collections import ConfigDict
 
 import importlib.util

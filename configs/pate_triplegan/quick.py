@@ -16,7 +16,8 @@ def get_config() -> ConfigDict:
     c.real_batch = 8  # private pairs per step of a non-private D / C, and per teacher for each kind of pair
     c.relabel_every = 10  # pate_triplegan: C pre-labels the private images every this many steps
     c.loss = ConfigDict({"alpha": 0.5, "alpha_p": 0.1, "pseudo_pairs": "fake"})
-    c.privacy = ConfigDict({"epsilon": 10.0, "delta": 1e-5})
+    # noise_scale multiplies pate.sigma and dp.noise_multiplier; the _eps1 variants use eps1_noise_scale
+    c.privacy = ConfigDict({"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0, "eps1_noise_scale": 4.0})
     # GNMax: `queries` answers every `query_every` steps, replayed to the student (C, or pate_gan's D)
     c.pate = ConfigDict({"sigma": 10.0, "queries": 1, "query_every": 10, "replay": 1024})
     # DP-SGD: D's expected Poisson batch (of all private examples, or dp_cgan's labelled ones) and C's

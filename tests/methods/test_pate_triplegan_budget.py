@@ -7,7 +7,7 @@ from jaxsuite.core.errors import ConfigError
 from jaxsuite.methods.pate_triplegan import budget
 from jaxsuite.privacy import accounting
 
-BASE = {"privacy": {"epsilon": 3.0, "delta": 1e-5}, "steps": 10 ** 6,
+BASE = {"privacy": {"epsilon": 3.0, "delta": 1e-5, "noise_scale": 1.0}, "steps": 10 ** 6,
         "pate": {"sigma": 40.0, "queries": 1, "query_every": 1},
         "dp": {"noise_multiplier": 1.0, "expected_batch": 64.0, "c_expected_batch": 16.0,
                "overflow_delta_share": 0.01}}
@@ -26,8 +26,9 @@ def test_stops_at_the_last_step_that_fits(kind):
     cfg = _cfg(kind)
     plan = budget.plan(cfg, 8000, 800)
     assert 0 < plan.steps < cfg.steps and plan.epsilon <= cfg.privacy.epsilon
-    one_more = ConfigDict({**cfg.to_dict(), "steps": plan.steps + cfg.pate.query_every})
-    bigger = budget.plan(ConfigDict({**one_more.to_dict(), "privacy": {"epsilon": 100.0, "delta": 1e-5}}), 8000, 800)
+    one_more = {**cfg.to_dict(), "steps": plan.steps + cfg.pate.query_every}
+    one_more["privacy"] = {**one_more["privacy"], "epsilon": 100.0}
+    bigger = budget.plan(ConfigDict(one_more), 8000, 800)
     assert bigger.steps == plan.steps + cfg.pate.query_every
     assert bigger.epsilon > cfg.privacy.epsilon  # the next block would have overspent
     assert plan.delta <= cfg.privacy.delta
@@ -66,3 +67,10 @@ def test_bad_settings_are_named():
 def test_a_non_private_run_reports_no_epsilon():
     plan = budget.plan(ConfigDict({**BASE, "kind": "triplegan", "steps": 5}), 8000, 800)
     assert not plan.private and plan.as_metrics() == {"steps": 5.0}
+
+
+def test_noise_scale_multiplies_both_mechanisms_noise():
+    scaled = budget.plan(_cfg("pate_triplegan", **{"privacy.noise_scale": 2.0}), 8000, 800)
+    plain = budget.plan(_cfg("pate_triplegan", **{"pate.sigma": 80.0, "dp.noise_multiplier": 2.0}), 8000, 800)
+    assert (scaled.steps, scaled.epsilon) == (plain.steps, plain.epsilon)
+    assert (scaled.gnmax_sigma, scaled.dp_noise) == (80.0, 2.0)

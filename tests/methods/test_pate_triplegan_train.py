@@ -11,7 +11,7 @@ CFG = {"model": {"latent": 8, "g_hidden": (32,), "d_hidden": (32,), "c_channels"
                  "num_teachers": 4, "teacher_hidden": (16,)},
        "gen_batch": 8, "real_batch": 4, "relabel_every": 2,
        "loss": {"alpha": 0.5, "alpha_p": 0.1, "pseudo_pairs": "fake"},
-       "privacy": {"epsilon": 10.0, "delta": 1e-5},
+       "privacy": {"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0},
        "pate": {"sigma": 2.0, "queries": 2, "query_every": 2, "replay": 16},
        "dp": {"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch": 8.0, "c_expected_batch": 4.0,
               "overflow_delta_share": 0.01},
@@ -32,7 +32,7 @@ def _setup(kind, d):
     cfg = ConfigDict({**CFG, "kind": kind})
     priv = d["private"]
     plan = budget.plan(cfg, len(priv["y"]), int(priv["labeled"].sum()))
-    hyper = train.make_hyper(cfg, d["num_classes"], plan.dpsgd)
+    hyper = train.make_hyper(cfg, d["num_classes"], plan)
     state = train.init(cfg, hyper, d["image_shape"], len(priv["y"]), jax.random.key(0))
     batch = experiment.private_batch(priv, cfg.model.num_teachers, 0, kind in train.PATE_KINDS)
     return state, jax.device_put(batch)

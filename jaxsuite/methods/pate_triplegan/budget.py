@@ -38,6 +38,8 @@ class Poisson:
 class Plan:
     steps: int
     dpsgd: dict = dataclasses.field(default_factory=dict)  # player -> Poisson
+    gnmax_sigma: float = 0.0  # pate.sigma x privacy.noise_scale
+    dp_noise: float = 0.0  # dp.noise_multiplier x privacy.noise_scale
     epsilon: float = 0.0  # data-independent (epsilon, delta)-DP of the whole run
     delta: float = 0.0
     overflow_delta: float = 0.0  # part of delta for dropped Poisson surplus
@@ -75,12 +77,15 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
     pate = cfg.kind in PATE_KINDS
     if pate and not cfg.pate.sigma > 0:
         raise ConfigError(f"config key 'pate.sigma' must be > 0, got {cfg.pate.sigma}")
+    if not cfg.privacy.noise_scale > 0:
+        raise ConfigError(f"config key 'privacy.noise_scale' must be > 0, got {cfg.privacy.noise_scale}")
+    sigma, noise = cfg.pate.sigma * cfg.privacy.noise_scale, cfg.dp.noise_multiplier * cfg.privacy.noise_scale
     every = cfg.pate.query_every if pate else 1
     players = DPSGD_PLAYERS.get(cfg.kind, {})
     overflow_share = cfg.dp.overflow_delta_share * delta / max(len(players), 1)
     poisson, block = {}, np.zeros_like(accounting.ORDERS)  # block: `every` steps, one of them asking GNMax
     if pate:
-        block = block + accounting.gnmax_rdp_independent(cfg.pate.sigma, cfg.pate.queries)
+        block = block + accounting.gnmax_rdp_independent(sigma, cfg.pate.queries)
     for name, (pool_name, key) in players.items():
         pool = num_private if pool_name == "all" else num_labeled
         expected = _get(cfg, key)
@@ -89,7 +94,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         rate = expected / pool
         poisson[name] = (pool, Poisson(rate, sampling.default_max_batch(pool, rate, cfg.steps, overflow_share),
                                        float(expected)))
-        block = block + accounting.rdp_curve(accounting.dpsgd_event(rate, cfg.dp.noise_multiplier, every))
+        block = block + accounting.rdp_curve(accounting.dpsgd_event(rate, noise, every))
     spendable = delta - cfg.dp.overflow_delta_share * delta
     steps = min(cfg.steps, accounting.max_steps(block, eps, spendable) * every)
     if steps == 0:
@@ -98,12 +103,12 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
     answers = -(-steps // every) * cfg.pate.queries if pate else 0  # asking steps begun
     spent, mus, overflow = np.zeros_like(accounting.ORDERS), [], 0.0
     if answers:
-        spent = spent + accounting.gnmax_rdp_independent(cfg.pate.sigma, answers)
-        mus.append(accounting.gnmax_mu(cfg.pate.sigma, answers))
+        spent = spent + accounting.gnmax_rdp_independent(sigma, answers)
+        mus.append(accounting.gnmax_mu(sigma, answers))
     for pool, p in poisson.values():
-        spent = spent + accounting.rdp_curve(accounting.dpsgd_event(p.rate, cfg.dp.noise_multiplier, steps))
-        mus.append(accounting.dpsgd_mu(p.rate, cfg.dp.noise_multiplier, steps))
+        spent = spent + accounting.rdp_curve(accounting.dpsgd_event(p.rate, noise, steps))
+        mus.append(accounting.dpsgd_mu(p.rate, noise, steps))
         overflow += accounting.overflow_delta(pool, p.rate, p.max_batch, steps)
-    return Plan(steps=steps, dpsgd={k: p for k, (_, p) in poisson.items()},
+    return Plan(steps=steps, dpsgd={k: p for k, (_, p) in poisson.items()}, gnmax_sigma=sigma, dp_noise=noise,
                 epsilon=accounting.epsilon(spent, spendable), delta=spendable + overflow, overflow_delta=overflow,
                 mu=accounting.compose_mu(*mus), gnmax_answers=answers)

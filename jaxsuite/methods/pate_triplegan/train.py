@@ -36,7 +36,7 @@ from flax import nnx
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import TrainState
 from jaxsuite.methods.pate_triplegan import losses
-from jaxsuite.methods.pate_triplegan.budget import Poisson
+from jaxsuite.methods.pate_triplegan.budget import Plan, Poisson
 from jaxsuite.methods.pate_triplegan.model import Classifier, Discriminator, Generator
 from jaxsuite.privacy import dpsgd, pate, sampling
 
@@ -63,6 +63,7 @@ class Hyper:
     gnmax_sigma: float
     relabel_every: int  # pate_triplegan: steps between C's pre-labellings of the private images
     clip_norm: float  # DP-SGD's per-example clip
+    noise_multiplier: float  # DP-SGD's noise (std / clip)
     d_poisson: Poisson | None  # D's DP-SGD batches (pate_triplegan: all private examples; dp_cgan: labelled)
     c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan)
 
@@ -83,8 +84,8 @@ class Players(nnx.Module):
             self.teachers = teachers(jax.random.split(rngs.params(), cfg.num_teachers))
 
 
-def make_hyper(cfg, num_classes: int, dpsgd: dict) -> Hyper:
-    """``dpsgd``: the plan's Poisson batches per DP-SGD player (``budget.plan``)."""
+def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
+    """``plan`` (``budget.plan``): the noise levels and each DP-SGD player's Poisson batches."""
     if cfg.kind not in KINDS:
         raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
     if cfg.loss.pseudo_pairs not in ("fake", "real"):
@@ -97,7 +98,8 @@ def make_hyper(cfg, num_classes: int, dpsgd: dict) -> Hyper:
         raise ConfigError(f"config key 'relabel_every' must be >= 1, got {cfg.relabel_every}")
     return Hyper(cfg.kind, num_classes, cfg.model.latent, cfg.gen_batch, cfg.real_batch, cfg.loss.alpha,
                  cfg.loss.alpha_p, cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
-                 cfg.pate.query_every,                 cfg.pate.replay, cfg.pate.sigma, cfg.relabel_every, cfg.dp.clip_norm, dpsgd.get("d"), dpsgd.get("c"))
+                 cfg.pate.query_every, cfg.pate.replay, plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm,
+                 plan.dp_noise, plan.dpsgd.get("d"), plan.dpsgd.get("c"))
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
@@ -109,7 +111,7 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     txs = {name: adam for name in ("g", "d", "c", "teachers") if hasattr(players, name)}
     for name, batches in (("d", hyper.d_poisson), ("c", hyper.c_poisson)):
         if batches is not None:  # noise on the clipped sum, / L, then Adam
-            txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, cfg.dp.noise_multiplier, batches.expected,
+            txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, hyper.noise_multiplier, batches.expected,
                                                    jax.random.fold_in(k_noise, ord(name))), adam)
     state = TrainState.create(players, optax.multi_transform(txs, lambda params: {k: k for k in params}), k_state)
     aux = {}
