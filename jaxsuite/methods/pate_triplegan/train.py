@@ -7,10 +7,11 @@
   trained on Poisson batches of the whole private set, each example a pair: labelled (x, y), or unlabelled x_u
   with C's pre-label (Eq. 3's classifier pairs), every per-example gradient clipped (jax-privacy), Gaussian noise
   added; D's generated-pair term touches no private data and is added outside the clipped sum. The classifier's
-  gradient is desensitised by PATE: teacher discriminators D_1..D_T (a vmapped stack) each play D's part on their
-  own fixed, disjoint shard and vote a label for generated images (argmax_y D_t(x, y)); C is the student, trained
-  on GNMax answers (kept in a replay buffer: post-processing) and on R_P (Eq. 5), both about generated images.
-  Every ``relabel_every`` steps C pre-labels the unlabelled private images (post-processing of C).
+  gradient has three parts: R_L on the labelled pairs by DP-SGD (its own Poisson batches); a PATE student term,
+  where teacher discriminators D_1..D_T (a vmapped stack), each playing D's part on its own fixed, disjoint shard,
+  vote a label for generated images (argmax_y D_t(x, y)) and C learns the GNMax answers (kept in a replay buffer:
+  post-processing); and R_P (Eq. 5) on generated samples, public. Every ``relabel_every`` steps C pre-labels the
+  unlabelled private images (post-processing of C).
 - ``pate_gan``: PATE-GAN (Jordon et al. 2019) in conditional form: teachers on their labelled pairs; a student
   discriminator learns GNMax answers (real / fake) of the teachers about generated pairs, from the same kind of
   replay buffer; G plays against the student.
