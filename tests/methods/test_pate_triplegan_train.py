@@ -1,9 +1,15 @@
 """One step of every kind jits and updates each of its players; GNMax answers reach the replay buffer only on
 asking steps; C's pre-labels are refreshed on schedule."""
+import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 from ml_collections import ConfigDict
+
+from jaxsuite.core import train_state
+from jaxsuite.methods.pate_triplegan.model import Discriminator
 
 from jaxsuite.methods.pate_triplegan import budget, data, experiment, train
 
@@ -69,3 +75,24 @@ def test_teacher_shards_are_disjoint_and_balanced(digits):
         assert len(np.unique(flat)) == len(flat) and batch[key].shape[0] == 4
     assert digits["private"]["labeled"][batch["shard_labeled"]].all()
     assert not digits["private"]["labeled"][batch["shard_unlabeled"]].any()
+
+
+def test_vmapped_teachers_train_like_teachers_trained_one_by_one(digits):
+    """The teachers' gradients from the vmapped step equal each teacher's own gradient of L_D on its own shard
+    batch; Adam is elementwise, so their updates, and hence their training, are those of separate teachers."""
+    state, batch = _setup("pate_gan", digits)
+    p = state.merge()
+    x_gen = jax.random.uniform(jax.random.key(1), (8, 8, 8, 1))
+    y_gen = jnp.arange(8) % 10
+    key = jax.random.key(2)
+    grads, _ = train._teacher_grads(state, p, batch, state.aux, x_gen, y_gen, key)
+    lab = train._sample(jax.random.split(key)[0], batch["shard_labeled"], p.hyper.real_batch)  # as the step draws
+    one = Discriminator(10, (8, 8, 1), CFG["model"]["teacher_hidden"], rngs=nnx.Rngs(0))
+    graphdef, _, rest = train_state.split_module(one)
+    for t in range(p.hyper.num_teachers):
+        def alone(params):
+            d = nnx.merge(graphdef, params, rest)
+            return train._d_loss(d, batch["x"][lab[t]], batch["y"][lab[t]], x_gen, y_gen, p.hyper)
+
+        own = jax.grad(alone)(jax.tree.map(lambda a: a[t], state.params["teachers"]))
+        chex.assert_trees_all_close(own, jax.tree.map(lambda a: a[t], grads), rtol=1e-5, atol=1e-6)
