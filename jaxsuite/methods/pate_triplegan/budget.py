@@ -98,8 +98,9 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
     spendable = delta - cfg.dp.overflow_delta_share * delta
     steps = min(cfg.steps, accounting.max_steps(block, eps, spendable) * every)
     if steps == 0:
-        raise ConfigError(f"one iteration of {cfg.kind} already exceeds epsilon {eps}: raise 'pate.sigma' or "
-                          f"'dp.noise_multiplier', or lower 'pate.queries' / the DP-SGD batch sizes")
+        raise ConfigError(f"one iteration of {cfg.kind} ({every} step(s): one block of pate.query_every) already "
+                          f"exceeds epsilon {eps}: raise 'pate.sigma' / 'dp.noise_multiplier' / "
+                          f"'privacy.noise_scale', or lower 'pate.queries', 'pate.query_every' or the DP-SGD batches")
     answers = -(-steps // every) * cfg.pate.queries if pate else 0  # asking steps begun
     spent, mus, overflow = np.zeros_like(accounting.ORDERS), [], 0.0
     if answers:
