@@ -77,12 +77,14 @@ def _check_finite(records: list[tuple[int, Mapping[str, Any]]], last_good: int |
 def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[[int], Any], num_steps: int,
         workdir: str | Path, evaluate_fn: Callable[[Any], Mapping[str, float]] | None = None,
         eval_every: int = 0, checkpoint_every: int = 500, keep_checkpoints: int = 2, log_every: int = 50,
-        mesh=None, desc: str = "train", progress: bool = True, shard_batches: bool = True) -> FitResult:
+        mesh=None, desc: str = "train", progress: bool = True, shard_batches: bool = True,
+        place_state: Callable[[Any, Any], Any] | None = None) -> FitResult:
     """Train ``num_steps`` steps in ``workdir`` (resuming from its latest checkpoint) and evaluate.
 
     ``train_step(state, batch) -> (state, metrics)`` is jitted with the state donated and the batch
     sharded over the mesh's ``data`` axis (``shard_batches=False``: replicated, for full-batch methods
-    such as a whole graph). ``state.step`` counts finished steps.
+    such as a whole graph). ``state.step`` counts finished steps. The state is replicated over the mesh unless
+    ``place_state(state, mesh)`` places it otherwise (e.g. a party axis such as PATE teachers sharded on ``data``).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +103,8 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
     else:
         state = jax.jit(init_fn, out_shardings=replicated)()
         start = 0
+    if place_state is not None:
+        state = place_state(state, mesh)
     step_fn = jax.jit(train_step, donate_argnums=0)
 
     pending: list[tuple[int, Any]] = []

@@ -122,7 +122,8 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
                                                      jax.random.PRNGKey(seed)),
                  train_step=train.train_step, batch_fn=lambda step: batch, num_steps=plan.steps, workdir=workdir,
                  checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
-                 log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, shard_batches=False, mesh=mesh)
+                 log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, shard_batches=False, mesh=mesh,
+                 place_state=train.shard_teachers)
     if result.interrupted:
         return None
     key = jax.random.fold_in(jax.random.PRNGKey(seed), 10 ** 6)

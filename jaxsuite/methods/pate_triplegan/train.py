@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import TrainState
@@ -122,6 +123,22 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     if hyper.kind == "pate_triplegan":  # C's latest pre-labels of the private images
         aux.update({"pseudo_y": jnp.zeros((num_private,), jnp.int32), "pseudo_conf": jnp.zeros((num_private,))})
     return state.replace(aux=aux or None)
+
+
+def shard_teachers(state: TrainState, mesh) -> TrainState:
+    """The teachers' parameters and optimizer state sharded along their leading (teacher) axis over the mesh's
+    ``data`` axis (when the count divides), everything else replicated: the vmapped teacher step then runs each
+    device's teachers locally."""
+    replicated = NamedSharding(mesh, P())
+    by_teacher = NamedSharding(mesh, P("data"))
+    n = state.merge().hyper.num_teachers if hasattr(state.merge(), "teachers") else 0
+    split = n and n % mesh.shape["data"] == 0
+
+    def place(path, x):
+        on_axis = split and any(getattr(k, "key", None) == "teachers" for k in path) and x.ndim and x.shape[0] == n
+        return jax.device_put(x, by_teacher if on_axis else replicated)
+
+    return jax.tree_util.tree_map_with_path(place, state)
 
 
 def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
