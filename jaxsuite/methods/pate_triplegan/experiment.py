@@ -78,14 +78,15 @@ def private_batch(private: dict, num_teachers: int, seed: int, with_shards: bool
     seed alone (never from the data), each with the same number of labelled and unlabelled examples."""
     labeled = np.flatnonzero(private["labeled"]).astype(np.int32)
     unlabeled = np.flatnonzero(~private["labeled"]).astype(np.int32)
-    batch = {"x": private["x"], "y": private["y"], "labeled_idx": labeled, "unlabeled_idx": unlabeled}
+    batch = {"x": private["x"], "y": private["y"], "labeled": private["labeled"], "labeled_idx": labeled,
+             "unlabeled_idx": unlabeled}
     if with_shards:
         rng = np.random.default_rng([seed, 11])
         for name, idx in (("shard_labeled", labeled), ("shard_unlabeled", unlabeled)):
             per = len(idx) // num_teachers
             if per < 1:
                 raise ConfigError(f"config key 'model.num_teachers' ({num_teachers}) exceeds the {len(idx)} "
-                                         f"{name.split('_')[1]} private examples")
+                                  f"{name.split('_')[1]} private examples")
             batch[name] = rng.permutation(idx)[: per * num_teachers].reshape(num_teachers, per)
     return batch
 
@@ -118,8 +119,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     hyper = train.make_hyper(cfg, k, plan)
     mesh = make_mesh()
     batch = replicate(private_batch(priv, cfg.model.num_teachers, seed, cfg.kind in budget.PATE_KINDS), mesh)
-    result = fit(init_fn=lambda: train.init(cfg, hyper, d["image_shape"], len(priv["y"]),
-                                                     jax.random.PRNGKey(seed)),
+    result = fit(init_fn=lambda: train.init(cfg, hyper, d["image_shape"], len(priv["y"]), jax.random.PRNGKey(seed)),
                  train_step=train.train_step, batch_fn=lambda step: batch, num_steps=plan.steps, workdir=workdir,
                  checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
                  log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, shard_batches=False, mesh=mesh,

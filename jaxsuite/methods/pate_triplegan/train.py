@@ -20,7 +20,7 @@
 - ``triplegan``: non-private Triple-GAN (upper bound): D, G, C with their plain losses (Eq. 3-5).
 
 ``batch`` is the whole private set and its fixed index tables (the same arrays every step, placed once):
-"x" [N, H, W, C], "y" [N], "labeled_idx" [n_l], "unlabeled_idx" [n_u], and for the PATE kinds "shard_labeled"
+"x" [N, H, W, C], "y" [N], "labeled" [N] bool, "labeled_idx" [n_l], "unlabeled_idx" [n_u], and for the PATE kinds "shard_labeled"
 [T, n_l / T] and "shard_unlabeled" [T, n_u / T] (disjoint shards). Every draw inside a step (z, y, mini-batches,
 the Poisson batch, the mechanisms' noise) comes from the state's key folded with the step, so a resumed run
 continues exactly.
@@ -131,7 +131,7 @@ def shard_teachers(state: TrainState, mesh) -> TrainState:
     device's teachers locally."""
     replicated = NamedSharding(mesh, P())
     by_teacher = NamedSharding(mesh, P("data"))
-    n = state.merge().hyper.num_teachers if hasattr(state.merge(), "teachers") else 0
+    n = state.merge().hyper.num_teachers if "teachers" in state.params else 0
     split = n and n % mesh.shape["data"] == 0
 
     def place(path, x):
@@ -207,11 +207,15 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     elif hp.kind == "triplegan":
         lab = _sample(k_c, batch["labeled_idx"], hp.real_batch)
         unl = _sample(jax.random.fold_in(k_c, 1), batch["unlabeled_idx"], hp.real_batch)
-        ex = {"x": jnp.concatenate([batch["x"][lab], batch["x"][unl]]),
-              "y": jnp.concatenate([batch["y"][lab], batch["y"][unl]]),
-              "labeled": jnp.arange(2 * hp.real_batch) < hp.real_batch}
-        metrics["c_loss"], grads["c"] = jax.value_and_grad(lambda prm: _c_triple_loss(
-            _with(state, "c", prm), p.d, ex, x_gen, y_gen, hp))(state.params["c"])
+
+        def c_loss(prm):
+            c = _with(state, "c", prm)
+            logits_u = c(batch["x"][unl])
+            d_cla = p.d(batch["x"][unl], jnp.argmax(logits_u, -1))
+            return losses.classifier_loss(d_cla, logits_u, c(batch["x"][lab]), batch["y"][lab], c(x_gen), y_gen,
+                                          hp.alpha, hp.alpha_p)[0]
+
+        metrics["c_loss"], grads["c"] = jax.value_and_grad(c_loss)(state.params["c"])
 
     return state.apply_gradients(grads, state.model_state).replace(aux=aux), metrics
 
@@ -257,21 +261,11 @@ def _d_private_loss(d, ex, hp: Hyper):
     return jnp.where(ex["labeled"], real, cla)
 
 
-def _c_triple_loss(c, d, ex, x_gen, y_gen, hp: Hyper):
-    """Non-private L_C (Eq. 4-5): R_L on the labelled half of ``ex``, the adversarial term on the unlabelled half,
-    R_P on G's samples."""
-    logits = c(ex["x"])
-    adv = losses.classifier_adversarial(d(ex["x"], jnp.argmax(logits, -1)), logits, hp.alpha)
-    per = jnp.where(ex["labeled"], optax.softmax_cross_entropy_with_integer_labels(logits, ex["y"]), adv)
-    return jnp.sum(per) / hp.real_batch + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
-
-
 def _poisson(key, idx: jax.Array, batches: Poisson, batch: dict, aux) -> dict:
     """A padded Poisson batch (rate q) of the private examples ``idx``, with C's pre-labels where kept."""
     pos, mask = sampling.poisson_batch(key, idx.shape[0], batches.rate, batches.max_batch)
     rows = idx[pos]
-    labeled = jnp.zeros(batch["y"].shape, bool).at[batch["labeled_idx"]].set(True)[rows]
-    ex = {"x": batch["x"][rows], "y": batch["y"][rows], "labeled": labeled, "mask": mask,
+    ex = {"x": batch["x"][rows], "y": batch["y"][rows], "labeled": batch["labeled"][rows], "mask": mask,
           "pseudo_y": jnp.zeros_like(rows), "conf": jnp.zeros(rows.shape)}
     if aux is not None and "pseudo_y" in aux:
         ex.update(pseudo_y=aux["pseudo_y"][rows], conf=aux["pseudo_conf"][rows])
