@@ -5,6 +5,7 @@ division by the *expected* batch size L = q N (a Poisson batch's clipped sum has
 add/remove-one; dividing by the realised size would leak it).
 
     grad_fn = clipped_grad_sum(loss_fn, clip_norm)           # loss_fn(params, batch) on a batch of one
+                                                             # clipping="ghost": no per-example gradients
     tx = optax.chain(dp_noise(clip_norm, sigma, L, key), optax.adam(lr))
     updates, opt_state = tx.update(grad_fn(params, batch), opt_state, params)
 
@@ -17,16 +18,28 @@ from typing import Callable
 
 import jax
 import optax
-from jax_privacy import clipping, noise_addition
+from jax_privacy import clipping as clipping_lib, noise_addition
+
+from jaxsuite.privacy import ghost
 
 
-def clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False):
-    """``fn(params, batch) -> sum_i clip_C(grad loss_fn(params, batch[i:i+1]))`` (jax-privacy's ``clipped_grad``);
-    with ``return_norms`` also the unclipped per-example norms."""
+CLIPPING = ("vmap", "ghost")
+
+
+def clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False,
+                     clipping: str = "vmap"):
+    """``fn(params, batch) -> sum_i clip_C(grad loss_fn(params, batch[i:i+1]))``; with ``return_norms`` also the
+    unclipped per-example norms. ``clipping="vmap"``: jax-privacy's ``clipped_grad`` (per-example gradients, the
+    exact reference); ``"ghost"``: per-example norms from the layers' inputs and output gradients, no per-example
+    gradients (``ghost.py``; NNX models, falling back to vmap for the parameters of layers it does not know)."""
     if not clip_norm > 0:
         raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
-    fn = clipping.clipped_grad(loss_fn, l2_clip_norm=clip_norm, batch_argnums=1, keep_batch_dim=True,
-                               return_grad_norms=return_norms)
+    if clipping == "ghost":
+        return ghost.ghost_clipped_grad_sum(loss_fn, clip_norm, return_norms=return_norms)
+    if clipping != "vmap":
+        raise ValueError(f"clipping must be one of {CLIPPING}, got {clipping!r}")
+    fn = clipping_lib.clipped_grad(loss_fn, l2_clip_norm=clip_norm, batch_argnums=1, keep_batch_dim=True,
+                                   return_grad_norms=return_norms)
     if not return_norms:
         return fn
     return lambda params, batch: (lambda out: (out[0], out[1].grad_norms))(fn(params, batch))

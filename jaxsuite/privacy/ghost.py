@@ -1,0 +1,146 @@
+"""DP-SGD's clipped gradient sum without per-example gradients: ghost norms (Li et al. 2022; mixed ghost
+clipping for convolutions, Bu et al. 2022) and book-keeping (Bu et al. 2023, "Differentially Private
+Optimization on Large Model at Small Cost", Alg. 1), for NNX models as they are.
+
+``ghost_clipped_grad_sum(loss_fn, C)`` has the contract of ``dpsgd.clipped_grad_sum(loss_fn, C)`` (the vmap path,
+its exact reference): ``loss_fn(params, example)`` on a batch of one, ``fn(params, batch) -> sum_i clip_C(g_i)``.
+
+1. Discovery (``taps``): trace the loss once and find the calls of known layers (Dense, LinearGeneral, Conv,
+   Embed, LayerNorm, RMSNorm) whose parameters are params leaves used nowhere else.
+2. One pass under ``vmap``: the loss, with a zero probe added to each tapped layer's output. Its gradient with
+   respect to the probes is each layer's per-example output gradient ``g``; the layers' inputs ``a`` are kept.
+   Leaves that no tapped call covers (unknown layers, tied weights, calls inside nested transforms) get their
+   per-example gradients here by plain ``vmap(grad)``, the reference path restricted to them.
+3. Per-example norms: ``ghost_rules`` per tapped layer from (a, g), plus the fallback leaves' gradients;
+   clip factors ``c_i = min(1, C / ||g_i||)`` (zero for a non-finite norm).
+4. Book-keeping: each tapped layer's clipped sum is its own vjp with output cotangents ``c_i g_i``, one
+   weight-gradient pass over the batch, with no second backward pass through the network.
+
+The per-example losses are independent by construction (each is traced on its own example under ``vmap``), so
+a batch sharded over a mesh axis gives the same norms and sums as one device.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from jaxsuite.privacy import taps
+
+
+def discover(loss_fn: Callable, params, example) -> tuple[list[taps.Call], set[int]]:
+    """The known layers' calls of ``loss_fn(params, example)`` (example: a batch of one), each tapped or with the
+    reason it is not, and the indices of the flat params leaves the loss uses outside tapped calls."""
+    leaves, treedef = jax.tree.flatten(params)
+    found: list[taps.Call] = []
+
+    def traced(p_leaves, tap_leaves, ex):
+        recorder = taps.Recorder(p_leaves, tap_leaves=tap_leaves)
+        with taps.tapping(recorder):
+            out = loss_fn(jax.tree.unflatten(treedef, p_leaves), ex)
+        found.extend(recorder.calls)
+        return out
+
+    abstract = [jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)) for x in leaves]
+    jaxpr = jax.make_jaxpr(traced)(abstract, abstract, example).jaxpr
+    used = {id(v) for eqn in jaxpr.eqns for v in eqn.invars} | {id(v) for v in jaxpr.outvars}
+    elsewhere = {i for i, v in enumerate(jaxpr.invars[:len(leaves)]) if id(v) in used}
+    owners: dict[int, set] = {}
+    for call in found:
+        for i in call.leaf_ids or ():
+            owners.setdefault(i, set()).add((call.cls, call.leaf_ids))
+    for call in found:
+        if call.leaf_ids is None:
+            continue
+        if elsewhere.intersection(call.leaf_ids):
+            call.why_not = "a parameter is also used outside this layer's calls (tied or read directly)"
+        elif any(len(owners[i]) > 1 for i in call.leaf_ids):
+            call.why_not = "a parameter is shared with a different layer"
+        else:
+            continue
+        call.leaf_ids = None
+    return found, elsewhere
+
+
+def _per_example_grads(apply: Callable, values: list) -> Callable:
+    """(xs, gs) -> the layer's per-example parameter gradients, summed over its calls (the direct form)."""
+    def one(xs, gs):
+        _, vjp = jax.vjp(lambda v: [apply(v, x) for x in xs], values)
+        return vjp(gs)[0]
+    return lambda xs, gs: jax.vmap(one)(xs, gs)
+
+
+def _scaled(scale: jax.Array, x: jax.Array) -> jax.Array:
+    """Row i of x times scale_i; rows with scale 0 (non-finite norms) become exactly 0."""
+    s = scale.reshape(scale.shape + (1,) * (x.ndim - 1))
+    return jnp.where(s > 0, s.astype(x.dtype) * x, jnp.zeros_like(x))
+
+
+def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False,
+                           warn_fallback: bool = True):
+    """``fn(params, batch) -> sum_i clip_C(grad loss_fn(params, batch[i:i+1]))`` by ghost norms and book-keeping;
+    with ``return_norms`` also the unclipped per-example norms. Equal to ``dpsgd.clipped_grad_sum`` (the vmap path)
+    up to float rounding."""
+    if not clip_norm > 0:
+        raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
+
+    def fn(params, batch):
+        leaves, treedef = jax.tree.flatten(params)
+        size = jax.tree.leaves(batch)[0].shape[0]
+        example = jax.tree.map(lambda x: jax.ShapeDtypeStruct((1,) + x.shape[1:], x.dtype), batch)
+        calls, elsewhere = discover(loss_fn, params, example)
+        tapped = [c for c in calls if c.leaf_ids is not None]
+        groups: dict[tuple, list[int]] = {}
+        for j, call in enumerate(tapped):
+            groups.setdefault(call.leaf_ids, []).append(j)
+        covered = {i for key in groups for i in key}
+        fallback = sorted(elsewhere - covered)  # used, but by no tapped call: per-example gradients
+        if warn_fallback and fallback:
+            paths = [jax.tree_util.keystr(p, simple=True, separator="/").removesuffix("/value")
+                     for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+            reasons = sorted({f"{c.cls.__name__} ({c.why_not})" for c in calls if c.why_not})
+            warnings.warn(f"ghost clipping: per-example gradients (the vmap path) for {[paths[i] for i in fallback]}"
+                          f"; untapped known layers: {reasons or 'none'}", stacklevel=2)
+
+        def one(fallback_leaves, probes, ex):
+            full = list(leaves)
+            for i, leaf in zip(fallback, fallback_leaves):
+                full[i] = leaf
+            recorder = taps.Recorder([], calls=calls, probes=probes)
+            with taps.tapping(recorder):
+                loss = loss_fn(jax.tree.unflatten(treedef, full), ex)
+            return loss, recorder.inputs
+
+        def per_example(fallback_leaves, ex):  # probes made per example: they take the batch's sharding
+            probes = [jnp.zeros(c.y_shape, c.y_dtype) for c in tapped]
+            return jax.grad(one, argnums=(0, 1), has_aux=True)(fallback_leaves, probes, ex)
+
+        singles = jax.tree.map(lambda x: x[:, None], batch)
+        (fallback_grads, out_grads), inputs = jax.vmap(per_example, in_axes=(None, 0))(
+            [leaves[i] for i in fallback], singles)
+        sq = jnp.zeros((size,), jnp.float32)
+        for key, js in groups.items():
+            first = tapped[js[0]]
+            sq = sq + first.rule.group_sq_norms([tapped[j].rule for j in js], [inputs[j] for j in js],
+                                                [out_grads[j] for j in js],
+                                                _per_example_grads(first.apply, [leaves[i] for i in key]))
+        for g in fallback_grads:
+            sq = sq + jnp.sum(g.astype(jnp.float32).reshape(size, -1) ** 2, -1)
+        norms = jnp.sqrt(sq)
+        scale = jnp.nan_to_num(jnp.minimum(1.0, clip_norm / norms), nan=0.0, posinf=0.0)
+
+        out = [jnp.zeros_like(leaf) for leaf in leaves]  # a leaf the loss never uses has gradient 0
+        for key, js in groups.items():
+            apply = tapped[js[0]].apply
+            _, vjp = jax.vjp(lambda v: [jax.vmap(lambda x: apply(v, x))(inputs[j]) for j in js],
+                             [leaves[i] for i in key])
+            for i, g in zip(key, vjp([_scaled(scale, out_grads[j]) for j in js])[0]):
+                out[i] = g
+        for i, g in zip(fallback, fallback_grads):
+            out[i] = jnp.sum(_scaled(scale, g), axis=0)
+        clipped = jax.tree.unflatten(treedef, out)
+        return (clipped, norms) if return_norms else clipped
+
+    return fn
