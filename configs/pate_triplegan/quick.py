@@ -20,9 +20,10 @@ def get_config() -> ConfigDict:
     c.privacy = ConfigDict({"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0, "eps1_noise_scale": 4.0})
     # GNMax: `queries` answers every `query_every` steps, replayed to the student (C, or pate_gan's D)
     c.pate = ConfigDict({"sigma": 10.0, "queries": 1, "query_every": 10, "replay": 1024})
-    # DP-SGD: D's expected Poisson batch (of all private examples, or dp_cgan's labelled ones) and C's
+    # DP-SGD: D's expected Poisson batch (of all private examples, or dp_cgan's labelled ones) and C's;
+    # clipping "ghost" (per-example norms without per-example gradients) or "vmap" (its exact reference)
     c.dp = ConfigDict({"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch": 16.0, "c_expected_batch": 8.0,
-                       "overflow_delta_share": 0.01})
+                       "overflow_delta_share": 0.01, "clipping": "ghost"})
     c.optim = ConfigDict({"lr": 1e-3, "beta1": 0.5})
     c.steps = 1000  # at most; a private kind stops earlier if the budget is spent
     c.cas = ConfigDict({"samples": 10000, "steps": 300, "batch_size": 64, "lr": 1e-3})

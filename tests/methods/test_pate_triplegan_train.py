@@ -34,8 +34,8 @@ def step():
     return jax.jit(train.train_step)
 
 
-def _setup(kind, d):
-    cfg = ConfigDict({**CFG, "kind": kind})
+def _setup(kind, d, clipping="ghost"):
+    cfg = ConfigDict({**CFG, "kind": kind, "dp": {**CFG["dp"], "clipping": clipping}})
     priv = d["private"]
     plan = budget.plan(cfg, len(priv["y"]), int(priv["labeled"].sum()))
     hyper = train.make_hyper(cfg, d["num_classes"], plan)
@@ -53,6 +53,16 @@ def test_one_step_updates_every_player(kind, digits, step):
         before, after = jax.tree.leaves(state.params[name]), jax.tree.leaves(new.params[name])
         assert any(not np.allclose(a, b) for a, b in zip(before, after)), name
     assert int(new.step) == 1
+
+
+def test_ghost_clipping_gives_the_step_of_the_vmap_reference(digits, step):
+    """D's and C's DP-SGD gradients (same Poisson batch, same noise) agree between the two clipping paths."""
+    (ghost, batch), (ref, _) = _setup("pate_triplegan", digits, "ghost"), _setup("pate_triplegan", digits, "vmap")
+    (new_ghost, m_ghost), (new_ref, m_ref) = step(ghost, batch), step(ref, batch)
+    for name in ("d", "c"):
+        chex.assert_trees_all_close(new_ghost.params[name], new_ref.params[name], atol=1e-5)
+    with pytest.raises(Exception, match="dp.clipping"):
+        _setup("pate_triplegan", digits, "per_layer")
 
 
 def test_gnmax_answers_are_kept_only_on_asking_steps_and_prelabels_refresh(digits, step):

@@ -68,6 +68,7 @@ class Hyper:
     noise_multiplier: float  # DP-SGD's noise (std / clip)
     d_poisson: Poisson | None  # D's DP-SGD batches (pate_triplegan: all private examples; dp_cgan: labelled)
     c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan)
+    clipping: str = "ghost"  # DP-SGD's per-example clipping: "ghost" (norms without per-example grads) or "vmap"
 
 
 class Players(nnx.Module):
@@ -98,10 +99,13 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
         raise ConfigError(f"config key 'pate.query_every' must be >= 1, got {cfg.pate.query_every}")
     if cfg.relabel_every < 1:
         raise ConfigError(f"config key 'relabel_every' must be >= 1, got {cfg.relabel_every}")
+    clipping = cfg.dp.get("clipping", "ghost")
+    if clipping not in dpsgd.CLIPPING:
+        raise ConfigError(f"config key 'dp.clipping' must be one of {dpsgd.CLIPPING}, got {clipping!r}")
     return Hyper(cfg.kind, num_classes, cfg.model.latent, cfg.gen_batch, cfg.real_batch, cfg.loss.alpha,
                  cfg.loss.alpha_p, cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
                  cfg.pate.query_every, cfg.pate.replay, plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm,
-                 plan.dp_noise, plan.dpsgd.get("d"), plan.dpsgd.get("c"))
+                 plan.dp_noise, plan.dpsgd.get("d"), plan.dpsgd.get("c"), clipping)
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
@@ -274,8 +278,8 @@ def _poisson(key, idx: jax.Array, batches: Poisson, batch: dict, aux) -> dict:
 
 def _dp_grad(loss_one, params, ex: dict, hp: Hyper):
     """Sum over the Poisson batch of per-example clipped gradients (padding contributes zero)."""
-    return dpsgd.clipped_grad_sum(lambda prm, one: jnp.sum(one["mask"] * loss_one(prm, one)), hp.clip_norm)(
-        params, ex)
+    return dpsgd.clipped_grad_sum(lambda prm, one: jnp.sum(one["mask"] * loss_one(prm, one)), hp.clip_norm,
+                                  clipping=hp.clipping)(params, ex)
 
 
 def _plus_public(clipped_sum, public_grad, batches: Poisson):
