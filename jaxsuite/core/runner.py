@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +44,16 @@ def run_one(method: str, config, variant: str, seed: int, workdir: Path, *, shar
     return metrics
 
 
+def _claim_workdir(workdir: Path, config_dict: dict) -> None:
+    """Keep a run's checkpoints only for the config they were made with: a stopped run of the same config resumes,
+    a run of another config (or of a workdir without a stamp) starts from scratch instead of resuming its state."""
+    stamp = workdir / "config.json"
+    if workdir.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != config_dict):
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(config_dict, indent=1))
+
+
 def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out: str | Path = "results",
               progress: bool = True) -> dict:
     """Every variant of ``config.variants`` x every seed; writes OUT/METHOD/results.{json,md} and a plot.
@@ -60,7 +71,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         raise ConfigError(f"config key 'variants' names unknown variants {unknown} (known: {', '.join(exp.VARIANTS)})")
     out_dir = Path(out) / method
     meta = exp.results_meta(config)
-    config_dict = config.to_dict()
+    config_dict = json.loads(json.dumps(config.to_dict()))  # as a summary / stamp reads back (tuples -> lists)
     per_variant: dict[str, dict[str, list]] = {}
     pretrain_by_seed: dict[int, dict] = {}
     extra: dict[str, dict[str, list]] = {}  # "extra/<name>" metrics: results.json's extra.<name>.<variant>
@@ -73,6 +84,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
                 metrics = cached["metrics"]
             else:
                 print(f"[{method}] {variant} seed {seed}", file=sys.stderr, flush=True)
+                _claim_workdir(workdir, config_dict)
                 metrics = run_one(method, config, variant, seed, workdir, shared_dir=out_dir / "shared",
                                   progress=progress)
                 workdir.mkdir(parents=True, exist_ok=True)
