@@ -105,9 +105,9 @@ class ConvRule(DenseRule):
         self.lhs_dilation, self.rhs_dilation = per_dim(layer.input_dilation), per_dim(layer.kernel_dilation)
         self.padding, self.use_bias = canonicalize_padding(layer.padding, n), layer.use_bias
 
-    def patches(self, x: jax.Array) -> jax.Array:
-        """[N, *spatial, C] -> [N, *out_spatial, prod(kernel) * C]: each output pixel's receptive field, by one
-        strided slice per kernel offset (an identity-kernel convolution would cost more than the layer)."""
+    def offset_slices(self, x: jax.Array) -> list[jax.Array]:
+        """[N, *spatial, C] -> one [N, *out_spatial, C] strided slice of the padded input per kernel offset: the
+        input pixels that offset meets under each output pixel."""
         dilated = [(s - 1) * d + 1 for s, d in zip(x.shape[1:-1], self.lhs_dilation)]
         window = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.rhs_dilation)]
         pads = (lax.padtype_to_pads(dilated, window, self.strides, self.padding) if isinstance(self.padding, str)
@@ -120,15 +120,30 @@ class ConvRule(DenseRule):
             start = [o * d for o, d in zip(offset, self.rhs_dilation)]
             limit = [st + (o - 1) * s + 1 for st, o, s in zip(start, out, self.strides)]
             slices.append(lax.slice(x, [0, *start, 0], [x.shape[0], *limit, x.shape[-1]], [1, *self.strides, 1]))
-        return jnp.stack(slices, axis=-2).reshape(x.shape[0], *out, len(slices) * x.shape[-1])
+        return slices
 
     def rows(self, x, g):
+        """Per offset, ([B, T, C] input slices), and the [B, T, q] output gradients of one call."""
         n, b = len(self.kernel_size), x.shape[0]
-        p = self.patches(x.reshape((-1,) + x.shape[x.ndim - n - 1:]))
+        slices = self.offset_slices(x.reshape((-1,) + x.shape[x.ndim - n - 1:]))
         g = g.reshape((-1,) + g.shape[g.ndim - n - 1:])
-        if p.shape[:-1] != g.shape[:-1]:
-            raise RuntimeError(f"ghost clipping: Conv patches {p.shape} do not line up with its output {g.shape}")
-        return _rows(p.reshape(b, -1, p.shape[-1]), 1), _rows(g.reshape(b, -1, g.shape[-1]), 1)
+        if slices[0].shape[:-1] != g.shape[:-1]:
+            raise RuntimeError(f"ghost clipping: Conv slices {slices[0].shape} do not line up with its output "
+                               f"{g.shape}")
+        return [_rows(s.reshape(b, -1, s.shape[-1]), 1) for s in slices], _rows(g.reshape(b, -1, g.shape[-1]), 1)
+
+    @staticmethod
+    def group_sq_norms(rules, xs, gs, per_example_grads):
+        """A dense layer on the unfolded patches (the offsets' slices side by side). The direct form is summed
+        offset by offset, ``sum_k ||A_k^T g||^2``, without building the patches (which cost more than the rest)."""
+        parts = [r.rows(x, g) for r, x, g in zip(rules, xs, gs)]
+        g = jnp.concatenate([p[1] for p in parts], axis=1)
+        slices = [jnp.concatenate(per_call, axis=1) for per_call in zip(*(p[0] for p in parts))]
+        t, kc = g.shape[1], len(slices) * slices[0].shape[-1]
+        bias = bias_sq_norms(g) if rules[0].use_bias else 0.0
+        if t == 1 or t * t <= kc * g.shape[-1]:
+            return matmul_sq_norms(jnp.concatenate(slices, axis=-1), g) + bias
+        return sum(direct_sq_norms(a, g) for a in slices) + bias
 
 
 class EmbedRule(Rule):
