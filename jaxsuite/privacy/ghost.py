@@ -111,6 +111,10 @@ def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, 
             recorder = taps.Recorder([], calls=calls, probes=probes)
             with taps.tapping(recorder):
                 loss = loss_fn(jax.tree.unflatten(treedef, full), ex)
+            if recorder.count != len(calls):
+                raise RuntimeError(f"ghost clipping: the loss called {recorder.count} known layers on its second "
+                                   f"trace, {len(calls)} on its first; it must be a deterministic function of "
+                                   f"(params, batch)")
             return loss, recorder.inputs
 
         def per_example(fallback_leaves, ex):  # probes made per example: they take the batch's sharding

@@ -137,3 +137,17 @@ def test_ghost_and_direct_norm_forms_agree(t, p, q, seed):
     exact = np.sum(np.einsum("btp,btq->bpq", np.asarray(a, np.float64), np.asarray(g, np.float64)) ** 2, axis=(1, 2))
     for form in (ghost_rules.ghost_sq_norms, ghost_rules.direct_sq_norms, ghost_rules.matmul_sq_norms):
         np.testing.assert_allclose(form(a, g), exact, rtol=1e-4, atol=1e-5)
+
+
+def test_a_loss_that_calls_its_layers_differently_on_each_trace_is_refused():
+    graphdef, params = nnx.split(nnx.Linear(3, 3, rngs=nnx.Rngs(0)))
+    traces = []
+
+    def loss(p, one):  # a hidden Python counter: the second trace calls the layer twice
+        traces.append(1)
+        layer = nnx.merge(graphdef, p)
+        y = layer(one["x"])
+        return jnp.sum(layer(y) if len(traces) > 1 else y)
+
+    with pytest.raises(RuntimeError, match="ghost clipping: the loss called"):
+        dpsgd.clipped_grad_sum(loss, 1.0, clipping="ghost")(params, {"x": jnp.ones((4, 3))})
