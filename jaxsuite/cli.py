@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train one variant (checkpoints in --workdir; resumes from the latest)",
                        description="Train one variant of a method with checkpoints in --workdir. An interrupted "
-                                   "run (SIGTERM/SIGINT) saves a checkpoint; the same command resumes it exactly.")
+                                   "run (SIGTERM/SIGINT) saves a checkpoint; the same command resumes it exactly. A --workdir "
+                                   "holding a run of another config is refused (its config.json names it).")
     r.add_argument("method")
     common(r)
     r.add_argument("--variant", help="variant name (default: the preset's config.variant)")

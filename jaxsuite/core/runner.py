@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import jax
 
 from jaxsuite.core import registry, results, sharding
 from jaxsuite.core.config import load_config
-from jaxsuite.core.errors import ConfigError
+from jaxsuite.core.errors import ConfigError, UserError
 
 
 class Interrupted(Exception):
@@ -32,11 +33,15 @@ def git_commit() -> str:
 
 
 def run_one(method: str, config, variant: str, seed: int, workdir: Path, *, shared_dir: Path | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, on_config_change: str = "error") -> dict:
+    """One run in ``workdir``, resuming its checkpoints only if they were made with this config; for a workdir of
+    another config ``on_config_change`` says what happens: "error" (``jaxsuite run``: the folder is the user's) or
+    "clear" (``reproduce``: the folder is its own)."""
     exp = registry.get(method)
     if variant not in exp.VARIANTS:
         raise ConfigError(f"unknown variant {variant!r} for {method} (known: {', '.join(exp.VARIANTS)})")
     exp.check_data(config)
+    _claim_workdir(workdir, _plain(config), on_change=on_config_change)
     metrics = exp.run(config, variant, seed, workdir, shared_dir=shared_dir, progress=progress)
     if metrics is None:
         raise Interrupted(f"{method}/{variant} seed {seed} stopped; its checkpoint is in {workdir}: "
@@ -44,14 +49,40 @@ def run_one(method: str, config, variant: str, seed: int, workdir: Path, *, shar
     return metrics
 
 
-def _claim_workdir(workdir: Path, config_dict: dict) -> None:
-    """Keep a run's checkpoints only for the config they were made with: a stopped run of the same config resumes,
-    a run of another config (or of a workdir without a stamp) starts from scratch instead of resuming its state."""
+def _plain(config) -> dict:
+    """The config as a summary / stamp reads it back (tuples -> lists)."""
+    return json.loads(json.dumps(config.to_dict()))
+
+
+def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            keys += _differing_keys(x, y, f"{prefix}{k}.")
+        elif x != y:
+            keys.append(prefix + k)
+    return keys
+
+
+def _claim_workdir(workdir: Path, config_dict: dict, *, on_change: str = "clear") -> None:
+    """Keep a run's checkpoints only for the config they were made with: a stopped run of the same config resumes;
+    a workdir of another config is cleared (``on_change="clear"``, also for a workdir without a stamp) or refused
+    (``"error"``; a workdir without a stamp, from before stamps, is then taken as it is)."""
     stamp = workdir / "config.json"
-    if workdir.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != config_dict):
-        shutil.rmtree(workdir)
+    old = json.loads(stamp.read_text()) if stamp.exists() else None
+    if workdir.exists() and old != config_dict:
+        if on_change == "clear":
+            shutil.rmtree(workdir)
+        elif old is not None:
+            raise UserError(f"{workdir} holds a run of another config (differing keys: "
+                            f"{', '.join(_differing_keys(old, config_dict))}); resuming it would mix the two: "
+                            "choose another --workdir or delete that one")
     workdir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps(config_dict, indent=1))
+    if old != config_dict:  # written once, atomically: every process of a multi-host run reads it
+        tmp = stamp.with_name(f"config.json.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(config_dict, indent=1))
+        os.replace(tmp, stamp)
 
 
 def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out: str | Path = "results",
@@ -71,7 +102,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         raise ConfigError(f"config key 'variants' names unknown variants {unknown} (known: {', '.join(exp.VARIANTS)})")
     out_dir = Path(out) / method
     meta = exp.results_meta(config)
-    config_dict = json.loads(json.dumps(config.to_dict()))  # as a summary / stamp reads back (tuples -> lists)
+    config_dict = _plain(config)
     per_variant: dict[str, dict[str, list]] = {}
     pretrain_by_seed: dict[int, dict] = {}
     extra: dict[str, dict[str, list]] = {}  # "extra/<name>" metrics: results.json's extra.<name>.<variant>
@@ -84,10 +115,8 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
                 metrics = cached["metrics"]
             else:
                 print(f"[{method}] {variant} seed {seed}", file=sys.stderr, flush=True)
-                _claim_workdir(workdir, config_dict)
                 metrics = run_one(method, config, variant, seed, workdir, shared_dir=out_dir / "shared",
-                                  progress=progress)
-                workdir.mkdir(parents=True, exist_ok=True)
+                                  progress=progress, on_config_change="clear")
                 summary.write_text(json.dumps({"config": config_dict, "metrics": metrics}, indent=1))
             for k, v in metrics.items():
                 if k.startswith("pretrain_"):  # phase-1 networks, shared by the variants of a seed

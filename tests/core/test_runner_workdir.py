@@ -1,6 +1,9 @@
 """A reproduce run resumes its own checkpoints only: a changed config starts the run afresh."""
 import json
 
+import pytest
+
+from jaxsuite.core.errors import UserError
 from jaxsuite.core.runner import _claim_workdir
 
 
@@ -22,3 +25,12 @@ def test_a_workdir_without_a_stamp_is_not_resumed(tmp_path):
     (workdir / "checkpoint").write_text("from an older version")
     _claim_workdir(workdir, {"a": 1})
     assert not (workdir / "checkpoint").exists()
+
+
+def test_jaxsuite_run_refuses_a_workdir_of_another_config_naming_the_keys(tmp_path):
+    workdir = tmp_path / "seed0"
+    _claim_workdir(workdir, {"dp": {"clipping": "ghost"}, "lr": 1.0}, on_change="error")
+    (workdir / "checkpoint").write_text("step 10")
+    with pytest.raises(UserError, match="dp.clipping"):
+        _claim_workdir(workdir, {"dp": {"clipping": "vmap"}, "lr": 1.0}, on_change="error")
+    assert (workdir / "checkpoint").exists()  # the user's folder is left alone
