@@ -14,6 +14,7 @@ from jaxsuite.core.errors import ConfigError
 
 METHODS: dict[str, str] = {
     "exgrg": "jaxsuite.methods.exgrg.experiment",
+    "mim_refiner": "jaxsuite.methods.mim_refiner.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
     "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
 }

@@ -1,0 +1,150 @@
+"""How a variant of MIM-Refiner is run.
+
+Per seed, one MAE is pre-trained (``mae.steps``) and shared by every variant of that seed
+(``<shared_dir>/mae/seed<N>``). Then:
+
+* ``mae_last`` / ``mae_best_block`` -- the MAE's frozen features: the final output, or the block whose k-NN
+  accuracy on a validation part of the train split is best (chosen without the test split);
+* ``mae_continued`` -- MAE training continued for as many steps (same batch) as the refiner's stage 2 +
+  stage 3, with a fresh warm-up + cosine schedule, as the refiner gets;
+* ``refined_single`` / ``refined_multi`` -- MIM-Refiner from the MAE: stage 2 (heads only) then stage 3
+  (end to end, layer-wise lr decay, EMA encoder evaluated), with one head on the final output or heads on
+  ``refine.head_blocks``.
+
+Every variant reports k-NN accuracy of every block (``extra/knn_block<i>``; index ``depth`` = the final
+output) and, for the evaluated block, ``knn_accuracy`` (the primary metric), ``linear_accuracy`` and
+``one_shot_accuracy`` on the held-out test part.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxsuite.core import config as config_lib
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.core.loop import fit, host_batches
+from jaxsuite.methods.mim_refiner import data as mr_data
+from jaxsuite.methods.mim_refiner import mae, probe, train
+
+NAME = "mim_refiner"
+TITLE = "MIM-Refiner: contrastive NN heads on intermediate ViT blocks refine a MAE (Alkin et al., 2024)"
+REFERENCE = "refined_multi"
+KINDS = ("mae", "mae_continued", "refine")
+
+VARIANTS = {
+    "refined_multi": ("MIM-Refiner: NNA heads on refine.head_blocks (intermediate blocks + final output), "
+                      "stage 2 then stage 3", {"kind": "refine"}),
+    "refined_single": ("MIM-Refiner with one head on the final output", {"kind": "refine",
+                                                                        "refine.head_blocks": (-1,)}),
+    "mae_last": ("the MAE's final-output features", {"kind": "mae"}),
+    "mae_best_block": ("the MAE's best block (chosen by k-NN on a validation part of the train split)",
+                       {"kind": "mae", "eval.block": "best"}),
+    "mae_continued": ("MAE training continued for the refiner's stage 2 + 3 steps", {"kind": "mae_continued"}),
+}
+
+
+def variant_config(config, variant: str):
+    return config_lib.variant_config(config, VARIANTS, variant, NAME)
+
+
+def results_meta(config) -> dict:
+    return {"dataset": config.data.name, "primary_metric": "knn_accuracy", "higher_is_better": True,
+            "reference": REFERENCE}
+
+
+def check_data(config) -> None:
+    mr_data.check(config)
+
+
+def data_status() -> dict[str, str]:
+    return {name: mr_data.data_status(name) for name in mr_data.DATASETS}
+
+
+def _fit(cfg, *, init_fn, step_fn, arrays, steps, seed, workdir, desc, progress):
+    return fit(init_fn=init_fn, train_step=step_fn, batch_fn=host_batches(arrays, cfg.batch_size, seed),
+               num_steps=steps, workdir=workdir, checkpoint_every=cfg.checkpoint_every,
+               keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every, desc=desc, progress=progress)
+
+
+def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
+    step = functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
+    return _fit(cfg, init_fn=lambda: mae.init(cfg, jax.random.PRNGKey(seed)), step_fn=step,
+                arrays={"image": train_split["image"]}, steps=cfg.mae.steps, seed=seed, workdir=workdir,
+                desc=f"mae s{seed}", progress=progress)
+
+
+def evaluate(cfg, encoder, splits, seed: int) -> dict:
+    """Per-block k-NN on test, the evaluated block (``eval.block``: "final" or "best") and its probes."""
+    train_f = probe.extract(encoder, splits["train"]["image"])
+    test_f = probe.extract(encoder, splits["test"]["image"])
+    ytr, yte = splits["train"]["label"], splits["test"]["label"]
+    nc = int(ytr.max()) + 1
+    e = cfg.eval
+    knn = functools.partial(probe.knn_accuracy, k=e.knn_k, tau=e.knn_tau, num_classes=nc)
+    out = {f"extra/knn_block{i}": knn(train_f[i], ytr, test_f[i], yte) for i in range(len(train_f))}
+    final = len(train_f) - 1
+    if e.block == "final":
+        block = final
+    elif e.block == "best":  # validation: a fixed part of the train split queries the rest
+        val = np.random.default_rng(cfg.data.split_seed).permutation(len(ytr))[:int(e.val_fraction * len(ytr))]
+        rest = np.setdiff1d(np.arange(len(ytr)), val)
+        val_acc = [knn(f[rest], ytr[rest], f[val], ytr[val]) for f in train_f]
+        block = int(np.argmax(val_acc))
+    else:
+        raise ConfigError(f"config key 'eval.block' must be 'final' or 'best', got {e.block!r}")
+    out["knn_accuracy"] = out[f"extra/knn_block{block}"]
+    out["linear_accuracy"] = probe.linear_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
+                                                   steps=e.linear_steps)
+    out["one_shot_accuracy"] = probe.one_shot_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
+                                                       draws=e.one_shot_draws, seed=seed)
+    out["evaluated_block"] = float(block)
+    return out
+
+
+def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
+        progress: bool = True) -> dict | None:
+    cfg = variant_config(config, variant)
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
+    workdir = Path(workdir)
+    splits = mr_data.load(cfg)
+    mae_dir = Path(shared_dir) / "mae" / f"seed{seed}" if shared_dir else workdir / "mae"
+    t0 = time.perf_counter()
+    pre = pretrain_mae(cfg, splits["train"], seed, mae_dir, progress)
+    if pre.interrupted:
+        return None
+    metrics = {"extra/mae_seconds": pre.train_seconds}
+    arrays = {"image": splits["train"]["image"], "idx": splits["train"]["idx"]}
+    extra_steps = cfg.refine.stage2_steps + cfg.refine.stage3_steps
+    if cfg.kind == "mae":
+        encoder = pre.state.merge().encoder
+    elif cfg.kind == "mae_continued":
+        step = functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
+        fresh = lambda: mae.init(cfg, jax.random.PRNGKey(seed), steps=extra_steps).replace(  # noqa: E731
+            params=pre.state.params, rng=jax.random.fold_in(pre.state.rng, 7))
+        res = _fit(cfg, init_fn=fresh, step_fn=step, arrays=arrays, steps=extra_steps, seed=seed + 1000,
+                   workdir=workdir / "mae_continued", desc=f"{variant} s{seed}", progress=progress)
+        if res.interrupted:
+            return None
+        encoder = res.state.merge().encoder
+    else:
+        enc_params = pre.state.params["encoder"]
+        s2 = _fit(cfg, init_fn=lambda: train.init(cfg, jax.random.PRNGKey(seed + 1), stage=2,
+                                                  encoder_params=enc_params),
+                  step_fn=train.train_step, arrays=arrays, steps=cfg.refine.stage2_steps, seed=seed + 1000,
+                  workdir=workdir / "stage2", desc=f"{variant} stage2 s{seed}", progress=progress)
+        if s2.interrupted:
+            return None
+        s3 = _fit(cfg, init_fn=lambda: train.to_stage3(cfg, s2.state), step_fn=train.train_step, arrays=arrays,
+                  steps=cfg.refine.stage3_steps, seed=seed + 2000, workdir=workdir / "stage3",
+                  desc=f"{variant} stage3 s{seed}", progress=progress)
+        if s3.interrupted:
+            return None
+        encoder = train.eval_encoder(s3.state)
+    metrics.update(evaluate(cfg, encoder, splits, seed))
+    metrics["train_seconds"] = time.perf_counter() - t0
+    return metrics

@@ -1,0 +1,107 @@
+"""Frozen-feature evaluation of an encoder, per block: k-NN, linear probe and 1-shot classification.
+
+Features are the CLS token of every block's output and of the final output; before every classifier they
+are standardised with the train features' mean and std, then (k-NN, 1-shot) L2-normalised, as the paper's
+k-NN protocol (k = 20, tau = 0.07, DINO's exp(sim / tau) weighted vote).
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxsuite.nn.vit import ViT
+
+
+def block_features(encoder: ViT, images: jax.Array) -> jax.Array:
+    """[depth + 1, B, D]: the CLS token after each block, then the final (normed) output's CLS token."""
+    out = encoder(images)
+    return jnp.stack([b[:, 0] for b in out.blocks] + [out.cls]).astype(jnp.float32)
+
+
+def extract(encoder: ViT, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
+    """``block_features`` over a whole split in fixed-size chunks (one compile; the last chunk padded)."""
+    graphdef, state = nnx.split(encoder)
+    fn = jax.jit(lambda st, x: block_features(nnx.merge(graphdef, st), x))
+    n = len(images)
+    chunk = min(chunk, n)
+    outs = []
+    for i in range(0, n, chunk):
+        part = images[i:i + chunk]
+        pad = chunk - len(part)
+        if pad:
+            part = np.concatenate([part, np.zeros((pad,) + part.shape[1:], part.dtype)])
+        outs.append(np.asarray(fn(state, part))[:, :chunk - pad])
+    return np.concatenate(outs, axis=1)
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def _l2(x):
+    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+@functools.partial(jax.jit, static_argnames=("k", "num_classes"))
+def _knn_chunk(train_f, train_y, test_f, k: int, tau: float, num_classes: int):
+    sim = test_f @ train_f.T
+    top_sim, top_i = jax.lax.top_k(sim, k)
+    votes = jax.nn.one_hot(train_y[top_i], num_classes) * jnp.exp(top_sim / tau)[..., None]
+    return jnp.argmax(votes.sum(1), axis=-1)
+
+
+def knn_accuracy(train_f, train_y, test_f, test_y, *, k: int = 20, tau: float = 0.07, num_classes: int,
+                 chunk: int = 1000) -> float:
+    train_s, test_s = standardize(train_f, test_f)
+    train_n, test_n = _l2(jnp.asarray(train_s)), _l2(jnp.asarray(test_s))
+    k = min(k, len(train_f))
+    preds = [np.asarray(_knn_chunk(train_n, jnp.asarray(train_y), test_n[i:i + chunk], k, tau, num_classes))
+             for i in range(0, len(test_f), chunk)]
+    return float(np.mean(np.concatenate(preds) == np.asarray(test_y)))
+
+
+@functools.partial(jax.jit, static_argnames=("num_classes", "steps"))
+def _logreg(x, y, num_classes: int, steps: int, lr: float, weight_decay: float):
+    params = {"w": jnp.zeros((x.shape[1], num_classes)), "b": jnp.zeros((num_classes,))}
+    tx = optax.adamw(optax.cosine_decay_schedule(lr, steps), weight_decay=weight_decay)
+
+    def loss(p):
+        return optax.softmax_cross_entropy_with_integer_labels(x @ p["w"] + p["b"], y).mean()
+
+    def body(_, carry):
+        p, s = carry
+        g = jax.grad(loss)(p)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    params, _ = jax.lax.fori_loop(0, steps, body, (params, tx.init(params)))
+    return params
+
+
+def linear_accuracy(train_f, train_y, test_f, test_y, *, num_classes: int, steps: int = 500, lr: float = 0.01,
+                    weight_decay: float = 1e-4) -> float:
+    """Multinomial logistic regression on standardised frozen features (full batch, AdamW, cosine)."""
+    train_s, test_s = standardize(train_f, test_f)
+    p = _logreg(jnp.asarray(train_s), jnp.asarray(train_y), num_classes, steps, lr, weight_decay)
+    pred = np.asarray(jnp.argmax(jnp.asarray(test_s) @ p["w"] + p["b"], -1))
+    return float(np.mean(pred == np.asarray(test_y)))
+
+
+def one_shot_accuracy(train_f, train_y, test_f, test_y, *, num_classes: int, draws: int = 10, seed: int = 0) -> float:
+    """One labelled train image per class -> nearest prototype by cosine on standardised features; the mean
+    accuracy over ``draws`` random choices of the labelled images."""
+    train_s, test_s = standardize(train_f, test_f)
+    test_n = np.asarray(_l2(jnp.asarray(test_s)))
+    rng = np.random.default_rng(seed)
+    accs = []
+    for _ in range(draws):
+        shots = np.array([rng.choice(np.flatnonzero(train_y == c)) for c in range(num_classes)])
+        protos = np.asarray(_l2(jnp.asarray(train_s[shots])))
+        accs.append(np.mean(np.argmax(test_n @ protos.T, -1) == test_y))
+    return float(np.mean(accs))

@@ -1,0 +1,131 @@
+"""MIM-Refiner: the NNA loss against a naive loop of the official formula, the queue, layer-wise lr decay and
+freezing as optax transformations, MAE's masking/loss, the probes, and a smoke run of every variant."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsuite.core.config import load_config
+from jaxsuite.core.runner import run_one
+from jaxsuite.methods.mim_refiner import losses, mae, optim, probe, queue, train
+
+
+def _naive_pair(pre, post, pred, tau):
+    b = len(pre)
+    total = 0.0
+    for i in range(b):
+        logits = np.array([(post[i] if j == i else pre[i]) @ pred[j] / tau for j in range(b)])
+        total += -(logits[i] - np.log(np.exp(logits).sum()))
+    return total / b
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("indexing", ["fixed", "official"])
+def test_nna_loss_equals_naive_loop(indexing):
+    rng = np.random.default_rng(0)
+    b, g, n_local, d, tau = 5, 2, 3, 8, 0.2
+    pre, post = rng.normal(size=(b, g, d)), rng.normal(size=(b, g, d))
+    pred = rng.normal(size=(b, g + n_local, d))
+    total, metrics = losses.nna_loss(jnp.asarray(pre), jnp.asarray(post), jnp.asarray(pred), tau, indexing)
+    pre_n, post_n, pred_n = _unit(pre), _unit(post), _unit(pred)
+    glob = [_naive_pair(pre_n[:, a], post_n[:, a], pred_n[:, c], tau) for a in range(g) for c in range(g) if a != c]
+    offset = g if indexing == "fixed" else 0  # the official loop reads predicted[:, ii] for local view ii
+    loc = [_naive_pair(pre_n[:, a], post_n[:, a], pred_n[:, offset + c], tau) for a in range(g) for c in range(n_local)]
+    np.testing.assert_allclose(float(total), np.mean(glob + loc), rtol=1e-5)
+    np.testing.assert_allclose(float(metrics["global_loss"]), np.mean(glob), rtol=1e-5)
+    np.testing.assert_allclose(float(metrics["local_loss"]), np.mean(loc), rtol=1e-5)
+
+
+def test_queue_lookup_excludes_own_index_and_enqueue_wraps():
+    qx = jnp.eye(4, 3, dtype=jnp.float32) * 2.0  # rows e0, e1, e2, 0
+    qi = jnp.array([7, 8, 9, -1])
+    z = jnp.array([[1.0, 0.1, 0.0], [0.0, 1.0, 0.2]])
+    nn, sim = queue.lookup(qx, qi, z, jnp.array([7, 3]), 1, jax.random.PRNGKey(0))
+    # sample 7's own entry (e0) is excluded: its neighbour is e1; sample 3 gets e1
+    np.testing.assert_allclose(np.asarray(nn), [[0, 2, 0], [0, 2, 0]])
+    assert float(sim[1]) > 0.9
+    x, i, ptr = queue.enqueue(qx, qi, jnp.array(3), jnp.ones((2, 3)), jnp.array([1, 2]))
+    np.testing.assert_array_equal(np.asarray(i), [2, 8, 9, 1])
+    assert int(ptr) == 1 and float(x[0, 0]) == 1.0 and float(x[3, 1]) == 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return load_config("mim_refiner", "quick", [
+        "data.name=digits", "data.image_size=16", "model.patch_size=4", "model.dim=32", "model.depth=3",
+        "model.heads=2", "mae.dim=16", "mae.heads=2", "mae.steps=3", "refine.head_blocks=(-1,1)",
+        "refine.head.proj_hidden=32", "refine.head.out_dim=16", "refine.head.pred_hidden=32", "refine.queue_size=64",
+        "refine.stage2_steps=2", "refine.stage3_steps=2", "refine.stage3_topk=4", "aug.global_size=16",
+        "aug.local_size=8", "batch_size=32", "eval.linear_steps=20", "eval.one_shot_draws=2"])
+
+
+def test_stage2_freezes_encoder_and_stage3_decays_layerwise(tiny_config):
+    cfg = tiny_config
+    state = jax.jit(lambda: train.init(cfg, jax.random.PRNGKey(0), stage=2))()
+    images = jax.random.uniform(jax.random.PRNGKey(1), (32, 16, 16, 1))
+    batch = {"image": images, "idx": jnp.arange(32)}
+    step = jax.jit(train.train_step)
+    s2, m = step(step(state, batch)[0], batch)  # two steps: the warm-up's first learning rate is 0
+    assert np.isfinite(float(m["loss"]))
+    same = jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), s2.params["encoder"], state.params["encoder"])
+    assert all(jax.tree.leaves(same)), "stage 2 must leave the encoder unchanged"
+    assert not all(jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), s2.params["heads"],
+                                                state.params["heads"])))
+    assert int(s2.aux["queues"]["ptr"][0]) == 0 and int(s2.aux["queues"]["idx"][1, 37]) == 5  # 64 slots, 2 pushes
+    # stage 3: parameter groups per layer (lr multiplier decay^(depth + 1 - id)), tokens and norms never decayed
+    labels = optim.labels(state.params, 3)
+    assert labels["encoder"]["patch_embed"]["kernel"] == "enc0_decay"
+    assert labels["encoder"]["blocks"][2]["mlp"]["fc1"]["kernel"] == "enc3_decay"
+    assert labels["encoder"]["norm"]["scale"] == "enc4_nodecay"
+    assert labels["encoder"]["cls_token"] == "enc0_nodecay"
+    s3 = jax.jit(lambda: train.to_stage3(cfg, s2))()
+    s3b, _ = step(s3, batch)
+    s3c, _ = step(s3b, batch)  # past the zero learning rate of the warm-up's first step
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), s3c.params["encoder"], s3b.params["encoder"])
+    assert moved["blocks"][2]["mlp"]["fc1"]["kernel"] > 0
+    # EMA: stage 3 evaluates an exponential average that trails the live encoder
+    ema_gap = float(jnp.abs(s3c.aux["ema"]["blocks"][0]["attn"]["qkv"]["kernel"]
+                            - s3c.params["encoder"]["blocks"][0]["attn"]["qkv"]["kernel"]).max())
+    assert ema_gap > 0
+
+
+def test_mae_masks_three_quarters_and_loss_counts_masked_patches_only(tiny_config):
+    cfg = tiny_config
+    state = jax.jit(lambda: mae.init(cfg, jax.random.PRNGKey(0)))()
+    model = state.merge()
+    images = jax.random.uniform(jax.random.PRNGKey(2), (4, 16, 16, 1))
+    pred, mask = model(images, jax.random.PRNGKey(3))
+    assert pred.shape == (4, 16, 16) and mask.shape == (4, 16)
+    np.testing.assert_array_equal(np.asarray(mask.sum(1)), [12] * 4)  # 75 % of the 16 patches
+    target = mae.patchify(images, 4)
+    perfect = jnp.where(mask[..., None] > 0, target, pred)  # exact on masked patches, anything on visible ones
+    assert float(mae.mae_loss(perfect, images, mask, 4, norm_pix=False)) == pytest.approx(0.0, abs=1e-10)
+    # patchify: patch (1, 2) of a 16x16 image with p=4 is rows 4..7, cols 8..11
+    np.testing.assert_allclose(np.asarray(target[0, 1 * 4 + 2]), np.asarray(images[0, 4:8, 8:12, 0]).reshape(-1))
+
+
+def test_knn_and_one_shot_on_separable_features():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 8)) * 5
+    ytr, yte = rng.integers(0, 3, 300), rng.integers(0, 3, 100)
+    ftr, fte = centers[ytr] + rng.normal(size=(300, 8)), centers[yte] + rng.normal(size=(100, 8))
+    assert probe.knn_accuracy(ftr, ytr, fte, yte, num_classes=3) > 0.95
+    assert probe.linear_accuracy(ftr, ytr, fte, yte, num_classes=3, steps=100) > 0.95
+    assert probe.one_shot_accuracy(ftr, ytr, fte, yte, num_classes=3, draws=3) > 0.8
+    shuffled = rng.permutation(ytr)
+    assert probe.knn_accuracy(ftr, shuffled, fte, yte, num_classes=3) < 0.6
+
+
+@pytest.mark.slow
+def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path):
+    for variant in ("refined_multi", "mae_best_block", "mae_continued"):
+        metrics = run_one("mim_refiner", tiny_config, variant, 0, tmp_path / variant, shared_dir=tmp_path / "shared",
+                          progress=False)
+        for key in ("knn_accuracy", "linear_accuracy", "one_shot_accuracy", "extra/knn_block3"):
+            assert 0.0 <= metrics[key] <= 1.0, (variant, key)
+    assert json.loads((tmp_path / "refined_multi" / "config.json").read_text())["kind"] == "refine"
