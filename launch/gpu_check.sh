@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# On a CUDA machine: print the devices, then jit and time a few NDDR-CNN train steps on the GPU.
+# On a CUDA machine: print the devices, then jit and time a few train steps on the GPU.
+#   launch/gpu_check.sh              NDDR-CNN steps
+#   launch/gpu_check.sh mim_refiner  ViT-B/16 MIM-Refiner stage-3 throughput (images/s, bf16, batch 256) and MFU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+if [ "${1:-nddr}" = "mim_refiner" ]; then
+  python3 -c 'import jax; assert jax.devices()[0].platform == "gpu", "no GPU visible to JAX"'
+  exec python3 benchmarks/vit_throughput.py --size base --patch 16 --image 224 --batch 256 --dtype bfloat16
+fi
 python3 - <<'PY'
 import time
 import jax

@@ -2,7 +2,7 @@
 a short MAE, then the refiner's stage 2 and stage 3; every variant x 3 seeds on 2 CPU cores."""
 from ml_collections import ConfigDict
 
-VARIANTS = ("refined_multi", "refined_single", "mae_last", "mae_best_block", "mae_continued")
+VARIANTS = ("refined_multi", "refined_single", "mae_last", "mae_best_block", "mae_continued", "raw_pixels")
 
 
 def get_config() -> ConfigDict:

@@ -3,7 +3,8 @@
 An experiment module defines: ``NAME``, ``TITLE``, ``REFERENCE``, ``VARIANTS`` (name -> (description,
 config overrides)), ``variant_config(config, variant)``, ``results_meta(config)`` (dataset,
 primary_metric, higher_is_better, reference), ``check_data(config)``, ``data_status(dataset)`` via
-its data module, and ``run(config, variant, seed, workdir, *, shared_dir, progress) -> metrics | None``.
+its data module, and ``run(config, variant, seed, workdir, *, shared_dir, progress) -> metrics | None``;
+optionally ``plots(payload, out_dir) -> {name: path}`` for figures beyond the primary-metric bar chart.
 """
 from __future__ import annotations
 

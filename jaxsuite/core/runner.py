@@ -138,5 +138,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         "devices": sharding.describe_devices(), "wall_seconds": time.perf_counter() - t0,
     }
     paths = results.write(payload, out_dir)
+    if hasattr(exp, "plots"):  # a method's own figures (e.g. per-block curves), from the same payload
+        paths.update(exp.plots(payload, out_dir))
     payload["_paths"] = {k: str(v) for k, v in paths.items()}
     return payload

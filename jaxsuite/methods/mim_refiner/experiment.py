@@ -9,7 +9,8 @@ Per seed, one MAE is pre-trained (``mae.steps``) and shared by every variant of 
   stage 3, with a fresh warm-up + cosine schedule, as the refiner gets;
 * ``refined_single`` / ``refined_multi`` -- MIM-Refiner from the MAE: stage 2 (heads only) then stage 3
   (end to end, layer-wise lr decay, EMA encoder evaluated), with one head on the final output or heads on
-  ``refine.head_blocks``.
+  ``refine.head_blocks``;
+* ``raw_pixels`` -- the same probes on standardised pixels: how much any network adds at this scale.
 
 Every variant reports k-NN accuracy of every block (``extra/knn_block<i>``; index ``depth`` = the final
 output) and, for the evaluated block, ``knn_accuracy`` (the primary metric), ``linear_accuracy`` and
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from flax import nnx
 
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
@@ -33,7 +35,7 @@ from jaxsuite.methods.mim_refiner import mae, probe, train
 NAME = "mim_refiner"
 TITLE = "MIM-Refiner: contrastive NN heads on intermediate ViT blocks refine a MAE (Alkin et al., 2024)"
 REFERENCE = "refined_multi"
-KINDS = ("mae", "mae_continued", "refine")
+KINDS = ("mae", "mae_continued", "refine", "raw")
 
 VARIANTS = {
     "refined_multi": ("MIM-Refiner: NNA heads on refine.head_blocks (intermediate blocks + final output), "
@@ -44,6 +46,7 @@ VARIANTS = {
     "mae_best_block": ("the MAE's best block (chosen by k-NN on a validation part of the train split)",
                        {"kind": "mae", "eval.block": "best"}),
     "mae_continued": ("MAE training continued for the refiner's stage 2 + 3 steps", {"kind": "mae_continued"}),
+    "raw_pixels": ("reference: the same probes on the standardised pixels (no network)", {"kind": "raw"}),
 }
 
 
@@ -79,8 +82,12 @@ def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
 
 def evaluate(cfg, encoder, splits, seed: int) -> dict:
     """Per-block k-NN on test, the evaluated block (``eval.block``: "final" or "best") and its probes."""
-    train_f = probe.extract(encoder, splits["train"]["image"])
-    test_f = probe.extract(encoder, splits["test"]["image"])
+    return evaluate_features(cfg, probe.extract(encoder, splits["train"]["image"]),
+                             probe.extract(encoder, splits["test"]["image"]), splits, seed)
+
+
+def evaluate_features(cfg, train_f: np.ndarray, test_f: np.ndarray, splits, seed: int) -> dict:
+    """``evaluate`` on features [blocks, N, D] (the last block is the "final" one)."""
     ytr, yte = splits["train"]["label"], splits["test"]["label"]
     nc = int(ytr.max()) + 1
     e = cfg.eval
@@ -114,14 +121,26 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     splits = mr_data.load(cfg)
     mae_dir = Path(shared_dir) / "mae" / f"seed{seed}" if shared_dir else workdir / "mae"
     t0 = time.perf_counter()
-    pre = pretrain_mae(cfg, splits["train"], seed, mae_dir, progress)
-    if pre.interrupted:
-        return None
-    metrics = {"extra/mae_seconds": pre.train_seconds}
+    if cfg.kind == "raw":
+        flat = {k: splits[k]["image"].reshape(1, len(splits[k]["image"]), -1) for k in ("train", "test")}
+        return {**evaluate_features(cfg, flat["train"], flat["test"], splits, seed),
+                "train_seconds": time.perf_counter() - t0}
+    if cfg.mae.get("checkpoint"):  # a pre-trained MIM model (paper preset): refine it, no MAE training here
+        if cfg.kind == "mae_continued":
+            raise ConfigError("variant mae_continued needs the MAE's decoder: unavailable with mae.checkpoint")
+        enc_params = mae.load_encoder_params(cfg, cfg.mae.checkpoint)
+        metrics = {}
+    else:
+        pre = pretrain_mae(cfg, splits["train"], seed, mae_dir, progress)
+        if pre.interrupted:
+            return None
+        enc_params = pre.state.params["encoder"]
+        metrics = {"extra/mae_seconds": pre.train_seconds}
     arrays = {"image": splits["train"]["image"], "idx": splits["train"]["idx"]}
     extra_steps = cfg.refine.stage2_steps + cfg.refine.stage3_steps
     if cfg.kind == "mae":
-        encoder = pre.state.merge().encoder
+        encoder = mae.make_encoder(cfg, nnx.Rngs(0))
+        nnx.update(encoder, nnx.State(enc_params))
     elif cfg.kind == "mae_continued":
         step = functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
         fresh = lambda: mae.init(cfg, jax.random.PRNGKey(seed), steps=extra_steps).replace(  # noqa: E731
@@ -132,7 +151,6 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
             return None
         encoder = res.state.merge().encoder
     else:
-        enc_params = pre.state.params["encoder"]
         s2 = _fit(cfg, init_fn=lambda: train.init(cfg, jax.random.PRNGKey(seed + 1), stage=2,
                                                   encoder_params=enc_params),
                   step_fn=train.train_step, arrays=arrays, steps=cfg.refine.stage2_steps, seed=seed + 1000,
@@ -148,3 +166,36 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     metrics.update(evaluate(cfg, encoder, splits, seed))
     metrics["train_seconds"] = time.perf_counter() - t0
     return metrics
+
+
+def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
+    """The paper's motivating figure: k-NN accuracy of every block (mean +- std over seeds) per variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for variant in payload["variants"]:
+        curves = []
+        i = 0
+        while (values := payload["extra"].get(f"knn_block{i}", {}).get(variant)) is not None:
+            curves.append(values)
+            i += 1
+        if not curves:
+            continue
+        if len(curves) < 2:  # a single feature set (raw pixels): a horizontal reference line
+            ax.axhline(np.mean(curves[0]), color="gray", linestyle="--", label=f"{variant} (final only)")
+            continue
+        arr = np.asarray(curves)  # [blocks, seeds]
+        x = np.arange(len(arr))
+        ax.errorbar(x, arr.mean(1), yerr=arr.std(1), marker="o", capsize=3, label=variant)
+    ax.set_xlabel("block (last point: final output after the norm)")
+    ax.set_ylabel("k-NN accuracy (k=20)")
+    ax.set_title(f"{payload['method']} ({payload['preset']}, {payload['dataset']}): k-NN per block")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(out_dir) / "knn_by_block.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return {"knn_by_block": path}

@@ -25,8 +25,18 @@ from jaxsuite.nn.vit import LN_EPS, Block, FixedEmbedding, ViT, sincos_2d
 def make_encoder(config, rngs: nnx.Rngs) -> ViT:
     m = config.model
     return ViT(config.data.image_size, m.patch_size, m.in_chans, dim=m.dim, depth=m.depth, heads=m.heads,
-               num_registers=m.num_registers, norm="pre", pos_embed="sincos", init="mae",
+               num_registers=m.num_registers, norm=m.get("norm", "pre"),
+               embed_norm=m.get("embed_norm", False), pos_embed="sincos", init="mae",
                dtype=jnp.dtype(m.dtype), rngs=rngs)
+
+
+def load_encoder_params(config, path: str) -> dict:
+    """The parameters of a pre-trained MIM encoder (MAE / data2vec 2.0 .pth or .safetensors) in the shape of
+    ``make_encoder(config)``; every mismatch between the file and ``config.model`` is named."""
+    from jaxsuite.nn.vit_import import load_into, read_state_dict
+
+    encoder = load_into(make_encoder(config, nnx.Rngs(0)), read_state_dict(path))
+    return nnx.state(encoder, nnx.Param).to_pure_dict()
 
 
 class MAE(nnx.Module):
