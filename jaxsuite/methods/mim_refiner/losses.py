@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import optax
 
 
-def _normalize(x: jax.Array) -> jax.Array:
+def l2_normalize(x: jax.Array) -> jax.Array:
+    """Rows scaled to unit L2 norm (``F.normalize``: norms clamped at 1e-12)."""
     return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
@@ -44,7 +45,7 @@ def nna_loss(projected: jax.Array, swapped: jax.Array, predicted: jax.Array, tem
     [B, G + L, D] (global views first). Returns (total loss, {global_loss, local_loss, global_alignment})."""
     if local_indexing not in ("fixed", "official"):
         raise ValueError(f"local_indexing must be 'fixed' or 'official', got {local_indexing!r}")
-    pre, post, pred = _normalize(projected), _normalize(swapped), _normalize(predicted)
+    pre, post, pred = l2_normalize(projected), l2_normalize(swapped), l2_normalize(predicted)
     g = pre.shape[1]
     n_local = pred.shape[1] - g
     glob = [nna_pair_loss(pre[:, a], post[:, a], pred[:, b], temperature) for a in range(g) for b in range(g) if a != b]

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxsuite.methods.mim_refiner.losses import l2_normalize
 from jaxsuite.nn.vit import ViT
 
 
@@ -44,10 +45,6 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [(x - mean) / std for x in (train, *others)]
 
 
-def _l2(x):
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 @functools.partial(jax.jit, static_argnames=("k", "num_classes"))
 def _knn_chunk(train_f, train_y, test_f, k: int, tau: float, num_classes: int):
     sim = test_f @ train_f.T
@@ -59,7 +56,7 @@ def _knn_chunk(train_f, train_y, test_f, k: int, tau: float, num_classes: int):
 def knn_accuracy(train_f, train_y, test_f, test_y, *, k: int = 20, tau: float = 0.07, num_classes: int,
                  chunk: int = 1000) -> float:
     train_s, test_s = standardize(train_f, test_f)
-    train_n, test_n = _l2(jnp.asarray(train_s)), _l2(jnp.asarray(test_s))
+    train_n, test_n = l2_normalize(jnp.asarray(train_s)), l2_normalize(jnp.asarray(test_s))
     k = min(k, len(train_f))
     preds = [np.asarray(_knn_chunk(train_n, jnp.asarray(train_y), test_n[i:i + chunk], k, tau, num_classes))
              for i in range(0, len(test_f), chunk)]
@@ -97,11 +94,11 @@ def one_shot_accuracy(train_f, train_y, test_f, test_y, *, num_classes: int, dra
     """One labelled train image per class -> nearest prototype by cosine on standardised features; the mean
     accuracy over ``draws`` random choices of the labelled images."""
     train_s, test_s = standardize(train_f, test_f)
-    test_n = np.asarray(_l2(jnp.asarray(test_s)))
+    test_n = np.asarray(l2_normalize(jnp.asarray(test_s)))
     rng = np.random.default_rng(seed)
     accs = []
     for _ in range(draws):
         shots = np.array([rng.choice(np.flatnonzero(train_y == c)) for c in range(num_classes)])
-        protos = np.asarray(_l2(jnp.asarray(train_s[shots])))
+        protos = np.asarray(l2_normalize(jnp.asarray(train_s[shots])))
         accs.append(np.mean(np.argmax(test_n @ protos.T, -1) == test_y))
     return float(np.mean(accs))

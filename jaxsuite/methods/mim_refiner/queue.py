@@ -7,14 +7,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxsuite.methods.mim_refiner.losses import l2_normalize
+
 
 def init_queues(key: jax.Array, num_heads: int, size: int, dim: int) -> dict:
     return {"x": jax.random.normal(key, (num_heads, size, dim)),
             "idx": -jnp.ones((num_heads, size), jnp.int32), "ptr": jnp.zeros((num_heads,), jnp.int32)}
-
-
-def _normalize(x: jax.Array) -> jax.Array:
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def lookup(queue_x: jax.Array, queue_idx: jax.Array, z: jax.Array, idx: jax.Array, topk: int,
@@ -23,7 +21,7 @@ def lookup(queue_x: jax.Array, queue_idx: jax.Array, z: jax.Array, idx: jax.Arra
     entries of the same data-set index are excluded (similarity set to -1, as the official code); with
     ``topk`` > 1 a uniformly random one of the top-k (stage 3 uses 20). Returns (raw queue rows, cosine)."""
     num_views = z.shape[0] // idx.shape[0]
-    sim = _normalize(z) @ _normalize(queue_x).T
+    sim = l2_normalize(z) @ l2_normalize(queue_x).T
     same = jnp.tile(idx, num_views)[:, None] == queue_idx[None, :]
     sim = jnp.where(same, -1.0, sim)
     top_sim, top_i = jax.lax.top_k(sim, topk)
