@@ -24,10 +24,16 @@ def block_features(encoder: ViT, images: jax.Array) -> jax.Array:
     return jnp.stack([b[:, 0] for b in out.blocks] + [out.cls]).astype(jnp.float32)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _block_features(graphdef, state, images):
+    return block_features(nnx.merge(graphdef, state), images)
+
+
 def extract(encoder: ViT, images: np.ndarray, chunk: int = 1000) -> np.ndarray:
-    """``block_features`` over a whole split in fixed-size chunks (one compile; the last chunk padded)."""
+    """``block_features`` over a whole split in fixed-size chunks (the last one padded): one compile per
+    encoder architecture and chunk size, shared by every call."""
     graphdef, state = nnx.split(encoder)
-    fn = jax.jit(lambda st, x: block_features(nnx.merge(graphdef, st), x))
+    fn = functools.partial(_block_features, graphdef)
     n = len(images)
     chunk = min(chunk, n)
     outs = []
