@@ -94,6 +94,25 @@ def test_stage2_freezes_encoder_and_stage3_decays_layerwise(tiny_config):
     assert ema_gap > 0
 
 
+def test_evaluate_reports_every_block_and_the_best_one(tiny_config):
+    """``train.evaluate``: k-NN of each of the 3 blocks and of the final output; "best" picks its block on the
+    train split's validation part and reports that block's k-NN as ``knn_accuracy``."""
+    cfg = tiny_config
+    state = jax.jit(lambda: train.init(cfg, jax.random.PRNGKey(0), stage=3))()
+    rng = np.random.default_rng(0)
+    data = {s: {"image": rng.random((n, 16, 16, 1), np.float32), "label": np.arange(n) % 4}
+            for s, n in (("train", 40), ("test", 12))}
+    final = train.evaluate(state, data, cfg.eval)
+    assert final["evaluated_block"] == 3.0 and final["knn_accuracy"] == final["extra/knn_block3"]
+    best_cfg = cfg.eval.copy_and_resolve_references()
+    best_cfg.block = "best"
+    best = train.evaluate(state, data, best_cfg)
+    assert best["knn_accuracy"] == best[f"extra/knn_block{int(best['evaluated_block'])}"]
+    best_cfg.block = "middle"
+    with pytest.raises(Exception, match="eval.block"):
+        train.evaluate(state, data, best_cfg)
+
+
 def test_mae_masks_three_quarters_and_loss_counts_masked_patches_only(tiny_config):
     cfg = tiny_config
     state = jax.jit(lambda: mae.init(cfg, jax.random.PRNGKey(0)))()

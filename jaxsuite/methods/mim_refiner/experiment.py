@@ -80,38 +80,6 @@ def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
                 desc=f"mae s{seed}", progress=progress)
 
 
-def evaluate(cfg, encoder, splits, seed: int) -> dict:
-    """Per-block k-NN on test, the evaluated block (``eval.block``: "final" or "best") and its probes."""
-    return evaluate_features(cfg, probe.extract(encoder, splits["train"]["image"]),
-                             probe.extract(encoder, splits["test"]["image"]), splits, seed)
-
-
-def evaluate_features(cfg, train_f: np.ndarray, test_f: np.ndarray, splits, seed: int) -> dict:
-    """``evaluate`` on features [blocks, N, D] (the last block is the "final" one)."""
-    ytr, yte = splits["train"]["label"], splits["test"]["label"]
-    nc = int(ytr.max()) + 1
-    e = cfg.eval
-    knn = functools.partial(probe.knn_accuracy, k=e.knn_k, tau=e.knn_tau, num_classes=nc)
-    out = {f"extra/knn_block{i}": knn(train_f[i], ytr, test_f[i], yte) for i in range(len(train_f))}
-    final = len(train_f) - 1
-    if e.block == "final":
-        block = final
-    elif e.block == "best":  # validation: a fixed part of the train split queries the rest
-        val = np.random.default_rng(cfg.data.split_seed).permutation(len(ytr))[:int(e.val_fraction * len(ytr))]
-        rest = np.setdiff1d(np.arange(len(ytr)), val)
-        val_acc = [knn(f[rest], ytr[rest], f[val], ytr[val]) for f in train_f]
-        block = int(np.argmax(val_acc))
-    else:
-        raise ConfigError(f"config key 'eval.block' must be 'final' or 'best', got {e.block!r}")
-    out["knn_accuracy"] = out[f"extra/knn_block{block}"]
-    out["linear_accuracy"] = probe.linear_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
-                                                   steps=e.linear_steps)
-    out["one_shot_accuracy"] = probe.one_shot_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
-                                                       draws=e.one_shot_draws, seed=seed)
-    out["evaluated_block"] = float(block)
-    return out
-
-
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
         progress: bool = True) -> dict | None:
     cfg = variant_config(config, variant)
@@ -123,7 +91,8 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     t0 = time.perf_counter()
     if cfg.kind == "raw":
         flat = {k: splits[k]["image"].reshape(1, len(splits[k]["image"]), -1) for k in ("train", "test")}
-        return {**evaluate_features(cfg, flat["train"], flat["test"], splits, seed),
+        return {**probe.evaluate_features(cfg.eval, flat["train"], flat["test"], splits, split_seed=cfg.data.split_seed,
+                                          seed=seed),
                 "train_seconds": time.perf_counter() - t0}
     if cfg.mae.get("checkpoint"):  # a pre-trained MIM model (paper preset): refine it, no MAE training here
         if cfg.kind == "mae_continued":
@@ -163,7 +132,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         if s3.interrupted:
             return None
         encoder = train.eval_encoder(s3.state)
-    metrics.update(evaluate(cfg, encoder, splits, seed))
+    metrics.update(probe.evaluate_encoder(cfg.eval, encoder, splits, split_seed=cfg.data.split_seed, seed=seed))
     metrics["train_seconds"] = time.perf_counter() - t0
     return metrics
 

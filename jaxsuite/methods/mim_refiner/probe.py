@@ -1,5 +1,9 @@
 """Frozen-feature evaluation of an encoder, per block: k-NN, linear probe and 1-shot classification.
 
+``evaluate_encoder(eval_cfg, encoder, splits)`` is what every variant reports: k-NN of every block, then for the
+evaluated block (``eval_cfg.block``: "final", or "best" = best k-NN on a validation part of the train split)
+``knn_accuracy``, ``linear_accuracy`` and ``one_shot_accuracy`` on the test split.
+
 Features are the CLS token of every block's output and of the final output; before every classifier they
 are standardised with the train features' mean and std, then (k-NN, 1-shot) L2-normalised, as the paper's
 k-NN protocol (k = 20, tau = 0.07, DINO's exp(sim / tau) weighted vote).
@@ -14,6 +18,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxsuite.core.errors import ConfigError
 from jaxsuite.methods.mim_refiner.losses import l2_normalize
 from jaxsuite.nn.vit import ViT
 
@@ -108,3 +113,35 @@ def one_shot_accuracy(train_f, train_y, test_f, test_y, *, num_classes: int, dra
         protos = np.asarray(l2_normalize(jnp.asarray(train_s[shots])))
         accs.append(np.mean(np.argmax(test_n @ protos.T, -1) == test_y))
     return float(np.mean(accs))
+
+
+def evaluate_encoder(e, encoder: ViT, splits: dict, *, split_seed: int, seed: int) -> dict:
+    """``evaluate_features`` on the CLS features of every block of ``encoder`` for both splits."""
+    return evaluate_features(e, extract(encoder, splits["train"]["image"]), extract(encoder, splits["test"]["image"]),
+                             splits, split_seed=split_seed, seed=seed)
+
+
+def evaluate_features(e, train_f: np.ndarray, test_f: np.ndarray, splits: dict, *, split_seed: int,
+                      seed: int) -> dict:
+    """Features [blocks, N, D] (the last one the final output) -> ``extra/knn_block<i>`` for every block and the
+    evaluated block's ``knn_accuracy`` / ``linear_accuracy`` / ``one_shot_accuracy``. ``e``: block, knn_k, knn_tau,
+    linear_steps, one_shot_draws, val_fraction (the config's ``eval`` section)."""
+    ytr, yte = splits["train"]["label"], splits["test"]["label"]
+    nc = int(ytr.max()) + 1
+    knn = functools.partial(knn_accuracy, k=e.knn_k, tau=e.knn_tau, num_classes=nc)
+    out = {f"extra/knn_block{i}": knn(train_f[i], ytr, test_f[i], yte) for i in range(len(train_f))}
+    if e.block == "final":
+        block = len(train_f) - 1
+    elif e.block == "best":  # validation: a fixed part of the train split queries the rest
+        val = np.random.default_rng(split_seed).permutation(len(ytr))[:int(e.val_fraction * len(ytr))]
+        rest = np.setdiff1d(np.arange(len(ytr)), val)
+        block = int(np.argmax([knn(f[rest], ytr[rest], f[val], ytr[val]) for f in train_f]))
+    else:
+        raise ConfigError(f"config key 'eval.block' must be 'final' or 'best', got {e.block!r}")
+    out["knn_accuracy"] = out[f"extra/knn_block{block}"]
+    out["linear_accuracy"] = linear_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
+                                             steps=e.linear_steps)
+    out["one_shot_accuracy"] = one_shot_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
+                                                 draws=e.one_shot_draws, seed=seed)
+    out["evaluated_block"] = float(block)
+    return out

@@ -7,6 +7,7 @@ layer-wise lr decay) and an EMA copy of the encoder; ``train_step(state, batch)`
 stage: multi-crop views, one encoder pass per crop size, every head's NNA loss (``losses.nna_loss``) summed
 over heads (the official ``ContrastiveTrainer``), then the queue of each head is pushed with the first global
 view's projections. ``batch``: {"image": [B, H, W, C] in [0, 1], "idx": [B] dataset indices}.
+``evaluate(state, data, eval_cfg)``: k-NN per block and the probes of the (EMA) encoder.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from flax import nnx
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import TrainState, module_state, split_module
+from jaxsuite.methods.mim_refiner import probe
 from jaxsuite.methods.mim_refiner.augment import multi_crop
 from jaxsuite.methods.mim_refiner.heads import Refiner, pool
 from jaxsuite.methods.mim_refiner.losses import nna_loss
@@ -156,3 +158,10 @@ def eval_encoder(state: TrainState):
     """The encoder to evaluate: the EMA copy in stage 3 (as the official ema_callback), else the live one."""
     params = state.params if "ema" not in (state.aux or {}) else {**state.params, "encoder": state.aux["ema"]}
     return state.merge(params).encoder
+
+
+def evaluate(state: TrainState, data: dict, eval_cfg, *, split_seed: int = 0, seed: int = 0) -> dict:
+    """Frozen-feature metrics of the state's evaluation encoder (``probe.evaluate_encoder``): ``data`` is
+    {"train": {"image", "label"}, "test": {...}}; ``eval_cfg`` the config's ``eval`` section. Host-side
+    (k-NN and the probes run jitted per chunk / per fit, the block choice in numpy)."""
+    return probe.evaluate_encoder(eval_cfg, eval_encoder(state), data, split_seed=split_seed, seed=seed)
