@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: quickstart test venv clean
+.PHONY: quickstart test test-vit-import venv clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jaxsuite needs Python >= 3.11; set PYTHON=python3.11"'
@@ -24,5 +24,17 @@ test: venv
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m pytest -q
 
+# The ViT weight-import tests with PyTorch and timm (the `vit-import` extra) in their own venv, so that the
+# timm equivalence test runs instead of being skipped. timm needs a torchvision that matches torch: on x86_64,
+# torch 2.14.1 + torchvision 0.29.1 (a CUDA build, about 5.5 GB; pip takes it from the local wheel store
+# where the machine has one).
+VIT_VENV ?= .venv-vit
+test-vit-import:
+	$(PYTHON) -m venv $(VIT_VENV)
+	$(VIT_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VIT_VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(VIT_VENV)/bin/python -m pip install --quiet -e ".[vit-import,test]"
+	JAXSUITE_REQUIRE_TIMM=1 $(VIT_VENV)/bin/python -m pytest -q tests/nn/test_vit.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache results runs
+	rm -rf $(VENV) $(VIT_VENV) .pytest_cache results runs
