@@ -128,6 +128,20 @@ def test_mae_masks_three_quarters_and_loss_counts_masked_patches_only(tiny_confi
     np.testing.assert_allclose(np.asarray(target[0, 1 * 4 + 2]), np.asarray(images[0, 4:8, 8:12, 0]).reshape(-1))
 
 
+def test_bad_shapes_are_config_errors_naming_the_key(tiny_config):
+    from jaxsuite.core.errors import ConfigError
+    from jaxsuite.methods.mim_refiner import experiment
+
+    bad = tiny_config.copy_and_resolve_references()
+    bad.model.patch_size = 5
+    with pytest.raises(ConfigError, match="data.image_size"):
+        experiment.check_data(bad)
+    bad = tiny_config.copy_and_resolve_references()
+    bad.model.heads = 3
+    with pytest.raises(ConfigError, match="model.dim"):
+        experiment.check_data(bad)
+
+
 def test_knn_and_one_shot_on_separable_features():
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(3, 8)) * 5

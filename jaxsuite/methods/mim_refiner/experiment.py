@@ -60,7 +60,17 @@ def results_meta(config) -> dict:
 
 
 def check_data(config) -> None:
+    """The data files, and the shapes the config asks for (before any model is built)."""
     mr_data.check(config)
+    m, a = config.model, config.aug
+    for key, size in (("data.image_size", config.data.image_size), ("aug.global_size", a.global_size),
+                      ("aug.local_size", a.local_size if a.num_local else m.patch_size)):
+        if size % m.patch_size:
+            raise ConfigError(f"config key '{key}' ({size}) is not a multiple of model.patch_size ({m.patch_size})")
+    for key, dim, heads in (("model", m.dim, m.heads), ("mae", config.mae.dim, config.mae.heads)):
+        if dim % heads or dim % 4:
+            raise ConfigError(f"config key '{key}.dim' ({dim}) must be divisible by {key}.heads ({heads}) and by 4 "
+                              f"(sin-cos positions)")
 
 
 def data_status() -> dict[str, str]:
