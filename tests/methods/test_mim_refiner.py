@@ -197,3 +197,31 @@ def test_stage3_step_sharded_over_the_mesh_equals_single_device(tiny_config):
     diffs = np.concatenate([np.abs(np.asarray(a) - np.asarray(b)).ravel()
                             for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(want.params))])
     assert np.mean(moved > 1e-4) > 0.5 and np.mean(diffs > 1e-4) < 0.05, (np.mean(moved > 1e-4), np.mean(diffs > 1e-4))
+
+
+@pytest.mark.slow
+def test_stage3_resume_continues_exactly(tiny_config, tmp_path):
+    """Stage 3 stopped after 2 of 4 steps and resumed from its checkpoint ends where an uninterrupted run ends
+    (queues, EMA and optimiser state included)."""
+    import chex
+
+    from jaxsuite.core.loop import fit, host_batches
+    from jaxsuite.methods.mim_refiner import data as mr_data
+
+    cfg = tiny_config.copy_and_resolve_references()
+    cfg.refine.stage3_steps = 4
+    splits = mr_data.load(cfg)
+    arrays = {"image": splits["train"]["image"], "idx": splits["train"]["idx"]}
+    s2 = jax.jit(lambda: train.init(cfg, jax.random.PRNGKey(0), stage=2))()
+
+    def run(workdir, steps):
+        return fit(init_fn=lambda: train.to_stage3(cfg, s2), train_step=train.train_step,
+                   batch_fn=host_batches(arrays, cfg.batch_size, 5), num_steps=steps, workdir=workdir,
+                   checkpoint_every=2, log_every=1, progress=False).state
+
+    whole = run(tmp_path / "whole", 4)
+    run(tmp_path / "split", 2)
+    resumed = run(tmp_path / "split", 4)
+    chex.assert_trees_all_equal(resumed.params, whole.params)
+    chex.assert_trees_all_equal(resumed.aux, whole.aux)
+    chex.assert_trees_all_equal(resumed.opt_state, whole.opt_state)
