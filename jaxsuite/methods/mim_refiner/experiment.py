@@ -83,9 +83,12 @@ def _fit(cfg, *, init_fn, step_fn, arrays, steps, seed, workdir, desc, progress)
                keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every, desc=desc, progress=progress)
 
 
+def _mae_step(cfg):
+    return functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
+
+
 def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
-    step = functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
-    return _fit(cfg, init_fn=lambda: mae.init(cfg, jax.random.PRNGKey(seed)), step_fn=step,
+    return _fit(cfg, init_fn=lambda: mae.init(cfg, jax.random.PRNGKey(seed)), step_fn=_mae_step(cfg),
                 arrays={"image": train_split["image"]}, steps=cfg.mae.steps, seed=seed, workdir=workdir,
                 desc=f"mae s{seed}", progress=progress)
 
@@ -121,10 +124,9 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         encoder = mae.make_encoder(cfg, nnx.Rngs(0))
         nnx.update(encoder, nnx.State(enc_params))
     elif cfg.kind == "mae_continued":
-        step = functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
         fresh = lambda: mae.init(cfg, jax.random.PRNGKey(seed), steps=extra_steps).replace(  # noqa: E731
             params=pre.state.params, rng=jax.random.fold_in(pre.state.rng, 7))
-        res = _fit(cfg, init_fn=fresh, step_fn=step, arrays=arrays, steps=extra_steps, seed=seed + 1000,
+        res = _fit(cfg, init_fn=fresh, step_fn=_mae_step(cfg), arrays=arrays, steps=extra_steps, seed=seed + 1000,
                    workdir=workdir / "mae_continued", desc=f"{variant} s{seed}", progress=progress)
         if res.interrupted:
             return None
