@@ -78,13 +78,15 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
         workdir: str | Path, evaluate_fn: Callable[[Any], Mapping[str, float]] | None = None,
         eval_every: int = 0, checkpoint_every: int = 500, keep_checkpoints: int = 2, log_every: int = 50,
         mesh=None, desc: str = "train", progress: bool = True, shard_batches: bool = True,
-        place_state: Callable[[Any, Any], Any] | None = None) -> FitResult:
+        place_state: Callable[[Any, Any], Any] | None = None, jit_init: bool = True) -> FitResult:
     """Train ``num_steps`` steps in ``workdir`` (resuming from its latest checkpoint) and evaluate.
 
     ``train_step(state, batch) -> (state, metrics)`` is jitted with the state donated and the batch
     sharded over the mesh's ``data`` axis (``shard_batches=False``: replicated, for full-batch methods
     such as a whole graph). ``state.step`` counts finished steps. The state is replicated over the mesh unless
     ``place_state(state, mesh)`` places it otherwise (e.g. a party axis such as PATE teachers sharded on ``data``).
+    ``init_fn`` is jitted here (once per call); ``jit_init=False`` calls it as it is, for an ``init_fn`` that
+    calls an already jitted function (a method that inits many states of the same shapes compiles once).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
         state = ckpt.restore(abstract)
         writer.truncate_after(start)
     else:
-        state = jax.jit(init_fn, out_shardings=replicated)()
+        state = jax.jit(init_fn, out_shardings=replicated)() if jit_init else jax.device_put(init_fn(), replicated)
         start = 0
     if place_state is not None:
         state = place_state(state, mesh)

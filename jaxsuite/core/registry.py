@@ -14,6 +14,7 @@ from types import ModuleType
 from jaxsuite.core.errors import ConfigError
 
 METHODS: dict[str, str] = {
+    "advkd": "jaxsuite.methods.advkd.experiment",
     "exgrg": "jaxsuite.methods.exgrg.experiment",
     "mim_refiner": "jaxsuite.methods.mim_refiner.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",

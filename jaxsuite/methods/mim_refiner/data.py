@@ -1,100 +1,24 @@
-"""Image classification data for MIM-Refiner's self-supervised training and frozen-feature evaluation.
-
-* ``mnist`` -- MNIST's test split from $JAXSUITE_DATA/mnist (the train images are not in the offline copy),
-  split once into disjoint train / test parts (``data.test_fraction``, stratified by class, a fixed seed).
-* ``digits`` -- scikit-learn's 8x8 digits (shipped in its wheel), upsampled to 16x16: the embedded data set of
-  smoke tests.
-* ``imagefolder`` -- a user folder ``data.root`` with ``train/<class>/*`` and ``test/<class>/*`` images
-  (ImageNet-1K in the paper preset), read through `datasets`' imagefolder builder, resized to ``data.image_size``.
-
-Images come back as float32 NHWC in [0, 1]; labels int32; ``idx`` the example's index in its split (the NN
-queue uses it to never retrieve a sample's own projection).
-"""
+"""Image classification data for MIM-Refiner's self-supervised training and frozen-feature evaluation: the
+labelled train / test splits of :mod:`jaxsuite.data.image_splits` (``mnist``, ``digits``, ``imagefolder`` --
+ImageNet-1K in the paper preset), plus ``idx``, the example's index in its split (the NN queue uses it to never
+retrieve a sample's own projection)."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
-from jaxsuite.core.errors import ConfigError, DataMissingError
-from jaxsuite.data.mnist import load_mnist
-from jaxsuite.data.sources import MNIST
+from jaxsuite.data import image_splits
+from jaxsuite.data.image_splits import DATASETS, data_status
 
-DATASETS = ("mnist", "digits", "imagefolder")
-_MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
-
-def data_status(name: str) -> str:
-    if name == "digits":
-        return "embedded (scikit-learn)"
-    if name == "imagefolder":
-        return "user folder (config key data.root)"
-    missing = [f for f in _MNIST_FILES if not (MNIST.folder / f).exists()]
-    return "present" if not missing else f"missing ({MNIST.folder})"
+__all__ = ["DATASETS", "data_status", "check", "load"]
 
 
 def check(config) -> None:
-    name = config.data.name
-    if name not in DATASETS:
-        raise ConfigError(f"config key 'data.name' is {name!r}; known data sets: {', '.join(DATASETS)}")
-    if name == "mnist":
-        for f in _MNIST_FILES:
-            MNIST.path(f)  # raises DataMissingError naming the file and the fetch command
-    if name == "imagefolder":
-        root = Path(config.data.root)
-        for split in ("train", "test"):
-            if not (root / split).is_dir():
-                raise DataMissingError(f"config key 'data.root': {root / split} is not a folder "
-                                       f"(expected {root}/{{train,test}}/<class>/<image files>)")
-
-
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, test): ``test_fraction`` of every class goes to test."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(len(idx) * test_fraction))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
-def _imagefolder(root: Path, size: int) -> dict[str, dict[str, np.ndarray]]:
-    import datasets
-
-    out = {}
-    for split in ("train", "test"):
-        ds = datasets.load_dataset("imagefolder", data_dir=str(root / split), split="train")
-        images = np.stack([np.asarray(im.convert("RGB").resize((size, size))) for im in ds["image"]])
-        out[split] = {"image": images.astype(np.float32) / 255.0, "label": np.asarray(ds["label"], np.int32)}
-    return out
+    image_splits.check(config.data)
 
 
 def load(config) -> dict[str, dict[str, np.ndarray]]:
     """{"train": {"image", "label", "idx"}, "test": {...}} for ``config.data``."""
-    check(config)
-    d = config.data
-    if d.name == "imagefolder":
-        splits = _imagefolder(Path(d.root), d.image_size)
-    else:
-        if d.name == "mnist":
-            images, labels = load_mnist("test")
-            images = images.astype(np.float32)[..., None] / 255.0
-        else:
-            from scipy import ndimage
-            from sklearn.datasets import load_digits
-
-            raw = load_digits()
-            images = ndimage.zoom(raw.images.astype(np.float32) / 16.0, (1, 2, 2), order=1)[..., None]
-            labels = raw.target.astype(np.int32)
-        train, test = stratified_split(labels, d.test_fraction, d.split_seed)
-        splits = {"train": {"image": images[train], "label": labels[train]},
-                  "test": {"image": images[test], "label": labels[test]}}
+    splits = image_splits.load(config.data)
     for split in splits.values():
-        split["image"] = np.clip(split["image"], 0.0, 1.0).astype(np.float32)
         split["idx"] = np.arange(len(split["label"]), dtype=np.int32)
-    size = splits["train"]["image"].shape[1]
-    if size != d.image_size:
-        raise ConfigError(f"config key 'data.image_size' is {d.image_size} but {d.name} images are {size}x{size}")
     return splits
