@@ -111,7 +111,7 @@ def test_student_predicts_every_stage_at_its_resolution():
 def tiny_config():
     return load_config("advkd", "quick", [
         "data.name=digits", "data.image_size=16", "teacher.steps=8", "teacher.beta_start=0.02",
-        "teacher.beta_end=0.5", "teacher.train_steps=3", "teacher.batch_size=16", "teacher.unet.base=8",
+        "teacher.beta_end=0.5", "teacher.train_steps=3", "teacher.optim.warmup_steps=1", "teacher.batch_size=16", "teacher.unet.base=8",
         "teacher.unet.patch=2", "trajectories.num=48", "trajectories.chunk=24", "student.input_size=4",
         "student.channels=((8,),(8,8),(4,),(4,))", "student.upsample=(False,True,False,True)", "distill.stage_steps=(2,2,2,2)",
         "distill.batch_size=(16,16,16,16)", "distill.d_weight_clip=0.1", "distill.ndf=4", "distill.max_ch=8", "distill.hidden=8", "fd.train_steps=3",
@@ -159,3 +159,33 @@ def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path):
         assert metrics["sample_seconds_per_1000"] > 0 and metrics["params"] > 0
         assert (tmp_path / variant / "samples.npy").exists()
     assert len(list((tmp_path / "shared").glob("trajectories-*.npz"))) == 1
+    payload = {"method": "advkd", "preset": "tiny", "dataset": "digits", "seeds": [0],
+               "variants": {v: {"fd": [1.0]} for v in experiment.VARIANTS}}
+    (tmp_path / "runs").mkdir()
+    for variant in experiment.VARIANTS:
+        (tmp_path / variant).rename(tmp_path / "runs" / variant)
+        (tmp_path / "runs" / variant / "seed0").mkdir()
+        (tmp_path / "runs" / variant / "samples.npy").rename(tmp_path / "runs" / variant / "seed0" / "samples.npy")
+    paths = experiment.plots(payload, tmp_path)
+    assert set(paths) == {"samples"} | {f"samples_{v}" for v in experiment.VARIANTS}
+    assert all(p.stat().st_size > 0 for p in paths.values())
+
+
+def test_distillation_stopped_in_a_stage_resumes_exactly(tiny_config, tmp_path):
+    """The stage chain stopped after 1 of 3 steps of its last stage and resumed from the checkpoints ends where an
+    uninterrupted run ends (earlier stages restored from their final checkpoints, D, optimisers and BN included)."""
+    import chex
+
+    cfg = tiny_config.copy_and_resolve_references()
+    rng = np.random.default_rng(0)
+    arrays = {"z": rng.normal(size=(32, 4, 4, 1)).astype(np.float32),
+              **{f"target{k}": rng.normal(size=(32, s, s, 1)).astype(np.float32)
+                 for k, s in enumerate((4, 8, 8, 16))}}
+    cfg.distill.stage_steps = (2, 2, 2, 3)
+    whole = experiment.distill_student(cfg, arrays, True, 0, tmp_path / "whole", False)
+    cfg.distill.stage_steps = (2, 2, 2, 1)
+    experiment.distill_student(cfg, arrays, True, 0, tmp_path / "split", False)
+    cfg.distill.stage_steps = (2, 2, 2, 3)
+    resumed = experiment.distill_student(cfg, arrays, True, 0, tmp_path / "split", False)
+    for field in ("step", "g_params", "g_state", "g_opt", "d_params", "d_opt"):
+        chex.assert_trees_all_equal(getattr(resumed, field), getattr(whole, field))

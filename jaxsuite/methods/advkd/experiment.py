@@ -97,6 +97,9 @@ def check_data(config) -> None:
     if final != config.data.image_size:
         raise ConfigError(f"config key 'student.input_size' ({s.input_size}) doubled at 'student.upsample' gives "
                           f"{final}, not data.image_size ({config.data.image_size})")
+    if not 0 <= t.optim.warmup_steps < t.train_steps:
+        raise ConfigError(f"config key 'teacher.optim.warmup_steps' ({t.optim.warmup_steps}) must be below "
+                          f"teacher.train_steps ({t.train_steps})")
     down = t.unet.patch * 2 ** (len(t.unet.mults) - 1)
     if config.data.image_size % down:
         raise ConfigError(f"config key 'data.image_size' ({config.data.image_size}) must be divisible by "
@@ -259,8 +262,17 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     return metrics
 
 
+def _grid(x: np.ndarray) -> np.ndarray:
+    """[N, H, W, C] in [-1, 1] -> one [n H, n W, C] canvas in [0, 1] of the first n x n samples."""
+    n = int(np.sqrt(len(x)))
+    h, w, c = x.shape[1:]
+    tiles = (np.clip(x[:n * n], -1, 1) + 1) / 2
+    return tiles.reshape(n, n, h, w, c).transpose(0, 2, 1, 3, 4).reshape(n * h, n * w, c)
+
+
 def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
-    """A grid of the first seed's samples: one row-block per variant (10 x 10 samples each)."""
+    """Sample grids of the first seed (10 x 10 samples): ``samples_<variant>.png`` per variant and
+    ``samples.png`` with every variant side by side, titled with its FD (mean over the seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -268,27 +280,27 @@ def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
 
     out_dir = Path(out_dir)
     seed = payload["seeds"][0]
-    grids = {}
+    grids, paths = {}, {}
     for variant in payload["variants"]:
         path = out_dir / "runs" / variant / f"seed{seed}" / "samples.npy"
         if path.exists():
-            grids[variant] = np.load(path)
+            grids[variant] = _grid(np.load(path))
+            paths[f"samples_{variant}"] = out_dir / f"samples_{variant}.png"
+            canvas = grids[variant]
+            plt.imsave(paths[f"samples_{variant}"], canvas[..., 0] if canvas.shape[-1] == 1 else canvas,
+                       cmap="gray", vmin=0.0, vmax=1.0)
     if not grids:
         return {}
-    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6))
-    axes = np.atleast_1d(axes)
-    for ax, (variant, x) in zip(axes, grids.items()):
-        n = int(np.sqrt(len(x)))
-        h, w, c = x.shape[1:]
-        tiles = (np.clip(x[:n * n], -1, 1) + 1) / 2
-        canvas = tiles.reshape(n, n, h, w, c).transpose(0, 2, 1, 3, 4).reshape(n * h, n * w, c)
-        ax.imshow(canvas[..., 0] if c == 1 else canvas, cmap="gray" if c == 1 else None, vmin=0, vmax=1)
-        fd_mean = np.mean(payload["variants"][variant]["fd"])
-        ax.set_title(f"{variant}\nFD {fd_mean:.2f}", fontsize=9)
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.7))
+    for ax, (variant, canvas) in zip(np.atleast_1d(axes), grids.items()):
+        ax.imshow(canvas[..., 0] if canvas.shape[-1] == 1 else canvas, cmap="gray", vmin=0, vmax=1)
+        fds = payload["variants"][variant]["fd"]
+        ax.set_title(f"{variant}\nFD {np.mean(fds):.1f} (mean of {len(fds)} seeds)", fontsize=9)
         ax.axis("off")
-    fig.suptitle(f"{payload['method']} ({payload['preset']}, {payload['dataset']}), seed {seed}", fontsize=10)
+    fig.suptitle(f"{payload['method']} ({payload['preset']}, {payload['dataset']}): samples of seed {seed}",
+                 fontsize=10)
     fig.tight_layout()
-    path = out_dir / "samples.png"
-    fig.savefig(path, dpi=120)
+    paths["samples"] = out_dir / "samples.png"
+    fig.savefig(paths["samples"], dpi=120)
     plt.close(fig)
-    return {"samples": path}
+    return paths
