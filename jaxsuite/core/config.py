@@ -131,13 +131,16 @@ def set_key(config: ml_collections.ConfigDict, dotted: str, value: Any) -> None:
 
 
 def variant_config(config: ml_collections.ConfigDict, variants: dict, variant: str,
-                   method: str) -> ml_collections.ConfigDict:
-    """A copy of ``config`` with the overrides of ``variants[variant]`` = (description, {key: value}) applied."""
+                   method: str, kinds: tuple[str, ...] | None = None) -> ml_collections.ConfigDict:
+    """A copy of ``config`` with the overrides of ``variants[variant]`` = (description, {key: value}) applied;
+    with ``kinds``, its ``kind`` key must be one of them."""
     if variant not in variants:
         raise ConfigError(f"unknown variant {variant!r} for {method} (known: {', '.join(variants)})")
     cfg = ml_collections.ConfigDict(config.to_dict())
     for key, value in variants[variant][1].items():
         set_key(cfg, key, value)
+    if kinds is not None and cfg.kind not in kinds:
+        raise ConfigError(f"config key 'kind' must be one of {kinds}, got {cfg.kind!r}")
     return cfg
 
 

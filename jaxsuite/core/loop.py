@@ -173,6 +173,17 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
                      start_step=start, interrupted=interrupted, steps_per_second=steps_per_second)
 
 
+def fit_arrays(config, *, init_fn: Callable[[], Any], train_step: Callable, arrays: Mapping[str, np.ndarray],
+               num_steps: int, batch_size: int, seed: int, workdir: str | Path, desc: str, progress: bool = True,
+               jit_init: bool = True) -> FitResult:
+    """:func:`fit` over in-memory ``arrays`` (:func:`host_batches`), with the config's ``checkpoint_every``,
+    ``keep_checkpoints`` and ``log_every``."""
+    return fit(init_fn=init_fn, train_step=train_step, batch_fn=host_batches(arrays, batch_size, seed),
+               num_steps=num_steps, workdir=workdir, checkpoint_every=config.checkpoint_every,
+               keep_checkpoints=config.keep_checkpoints, log_every=config.log_every, desc=desc, progress=progress,
+               jit_init=jit_init)
+
+
 def host_batches(arrays: Mapping[str, np.ndarray], batch_size: int, seed: int) -> Callable[[int], dict]:
     """``batch_fn(step)`` over in-memory arrays: a fresh permutation each epoch, drawn from (seed, epoch).
 

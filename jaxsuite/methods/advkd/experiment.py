@@ -35,7 +35,7 @@ import numpy as np
 
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.core.loop import fit, host_batches
+from jaxsuite.core.loop import fit_arrays
 from jaxsuite.methods.advkd import data as advkd_data
 from jaxsuite.methods.advkd import diffusion, distill, fd, teacher
 from jaxsuite.methods.advkd.networks import resize, stage_sizes
@@ -57,7 +57,7 @@ VARIANTS = {
 
 
 def variant_config(config, variant: str):
-    return config_lib.variant_config(config, VARIANTS, variant, NAME)
+    return config_lib.variant_config(config, VARIANTS, variant, NAME, KINDS)
 
 
 def results_meta(config) -> dict:
@@ -116,26 +116,19 @@ def digest(config, *sections: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
-def _fit(cfg, *, init_fn, step_fn, arrays, steps, batch_size, seed, workdir, desc, progress, jit_init=True):
-    return fit(init_fn=init_fn, train_step=step_fn, batch_fn=host_batches(arrays, batch_size, seed),
-               num_steps=steps, workdir=workdir, checkpoint_every=cfg.checkpoint_every,
-               keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every, desc=desc, progress=progress,
-               jit_init=jit_init)
-
-
 def train_teacher(cfg, train_images: np.ndarray, workdir: Path, progress: bool):
     t = cfg.teacher
     step = functools.partial(teacher.train_step, schedule=teacher.schedule(cfg))
-    return _fit(cfg, init_fn=lambda: teacher.init(cfg, jax.random.PRNGKey(t.seed)), step_fn=step,
-                arrays={"image": train_images}, steps=t.train_steps, batch_size=t.batch_size, seed=t.seed,
-                workdir=workdir, desc="teacher", progress=progress)
+    return fit_arrays(cfg, init_fn=lambda: teacher.init(cfg, jax.random.PRNGKey(t.seed)), train_step=step,
+                      arrays={"image": train_images}, num_steps=t.train_steps, batch_size=t.batch_size, seed=t.seed,
+                      workdir=workdir, desc="teacher", progress=progress)
 
 
 def train_classifier(cfg, split: dict, workdir: Path, progress: bool):
     c = cfg.fd
-    return _fit(cfg, init_fn=lambda: fd.init(cfg, jax.random.PRNGKey(c.seed)), step_fn=fd.train_step,
-                arrays={"image": split["image"], "label": split["label"]}, steps=c.train_steps,
-                batch_size=c.batch_size, seed=c.seed, workdir=workdir, desc="fd classifier", progress=progress)
+    return fit_arrays(cfg, init_fn=lambda: fd.init(cfg, jax.random.PRNGKey(c.seed)), train_step=fd.train_step,
+                      arrays={"image": split["image"], "label": split["label"]}, num_steps=c.train_steps,
+                      batch_size=c.batch_size, seed=c.seed, workdir=workdir, desc="fd classifier", progress=progress)
 
 
 def make_trajectories(cfg, graphdef, params, path: Path) -> dict[str, np.ndarray]:
@@ -170,12 +163,12 @@ def distill_student(cfg, arrays: dict, adversarial: bool, seed: int, workdir: Pa
     rng = jax.random.PRNGKey(seed)
     for k, (steps, batch_size) in enumerate(zip(cfg.distill.stage_steps, cfg.distill.batch_size)):
         previous = state
-        res = _fit(cfg, init_fn=lambda k=k, p=previous: distill.init_stage(cfg, k, rng, p),
-                   step_fn=distill.step_fn(distill.hyper(cfg, k, adversarial)),
-                   arrays={"z": arrays["z"], "target": arrays[f"target{k}"]}, steps=steps,
-                   batch_size=batch_size, seed=seed * 100 + k, workdir=workdir / f"stage{k}",
-                   desc=f"{'advkd' if adversarial else 'regression'} stage{k} s{seed}", progress=progress,
-                   jit_init=False)  # init_stage calls its own cached jit: one compile per stage, not per seed
+        res = fit_arrays(cfg, init_fn=lambda k=k, p=previous: distill.init_stage(cfg, k, rng, p),
+                         train_step=distill.step_fn(distill.hyper(cfg, k, adversarial)),
+                         arrays={"z": arrays["z"], "target": arrays[f"target{k}"]}, num_steps=steps,
+                         batch_size=batch_size, seed=seed * 100 + k, workdir=workdir / f"stage{k}",
+                         desc=f"{'advkd' if adversarial else 'regression'} stage{k} s{seed}", progress=progress,
+                         jit_init=False)  # init_stage calls its own cached jit: one compile per stage, not per seed
         if res.interrupted:
             return None
         state = res.state
@@ -205,8 +198,6 @@ def _param_count(tree) -> int:
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
         progress: bool = True) -> dict | None:
     cfg = variant_config(config, variant)
-    if cfg.kind not in KINDS:
-        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
     workdir = Path(workdir)
     shared = Path(shared_dir) if shared_dir else workdir / "shared"
     splits = advkd_data.load(cfg)

@@ -3,6 +3,8 @@ penultimate-layer features of a small classifier trained on the real training im
 Inception features), generated samples against held-out real images. Lower is better."""
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +20,7 @@ class FeatureNet(nnx.Module):
     def __init__(self, in_ch: int, image_size: int, num_classes: int, features: int = 64, *, rngs: nnx.Rngs):
         self.conv1 = nnx.Conv(in_ch, 32, (3, 3), strides=(2, 2), rngs=rngs)
         self.conv2 = nnx.Conv(32, 64, (3, 3), strides=(2, 2), rngs=rngs)
-        size = -(-(-(-image_size // 2)) // 2)
+        size = math.ceil(math.ceil(image_size / 2) / 2)  # two stride-2 SAME convs
         self.fc = nnx.Linear(64 * size * size, features, rngs=rngs)
         self.out = nnx.Linear(features, num_classes, rngs=rngs)
 

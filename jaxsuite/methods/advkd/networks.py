@@ -2,8 +2,7 @@
 
 * :class:`ProgressiveStudent` -- the "layerwise transformations for denoising": K sub-modules, each one or more
   blocks of 3x3 conv (the last a stride-2 3x3 transposed conv where the resolution doubles) + BatchNorm +
-  LeakyReLU, applied in sequence
-  to the noise x_T resized to ``input_size``; sub-module k has its own output head (conv-BN-LReLU-conv) that
+  LeakyReLU, applied in sequence to the noise x_T resized to ``input_size``; sub-module k has its own output head (conv-BN-LReLU-conv) that
   predicts the teacher's state at checkpoint k. ``student(z, stage)`` runs sub-modules 0..stage and returns that
   stage's head. Deviation: the official heads all end in tanh; ours ends in tanh only on the last stage (x_0 lies
   in [-1, 1]; the intermediate states x_t of the teacher do not).

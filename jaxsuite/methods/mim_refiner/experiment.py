@@ -28,7 +28,7 @@ from flax import nnx
 
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.core.loop import fit, host_batches
+from jaxsuite.core.loop import fit_arrays
 from jaxsuite.methods.mim_refiner import data as mr_data
 from jaxsuite.methods.mim_refiner import mae, probe, train
 
@@ -51,7 +51,7 @@ VARIANTS = {
 
 
 def variant_config(config, variant: str):
-    return config_lib.variant_config(config, VARIANTS, variant, NAME)
+    return config_lib.variant_config(config, VARIANTS, variant, NAME, KINDS)
 
 
 def results_meta(config) -> dict:
@@ -78,9 +78,8 @@ def data_status() -> dict[str, str]:
 
 
 def _fit(cfg, *, init_fn, step_fn, arrays, steps, seed, workdir, desc, progress):
-    return fit(init_fn=init_fn, train_step=step_fn, batch_fn=host_batches(arrays, cfg.batch_size, seed),
-               num_steps=steps, workdir=workdir, checkpoint_every=cfg.checkpoint_every,
-               keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every, desc=desc, progress=progress)
+    return fit_arrays(cfg, init_fn=init_fn, train_step=step_fn, arrays=arrays, num_steps=steps,
+                      batch_size=cfg.batch_size, seed=seed, workdir=workdir, desc=desc, progress=progress)
 
 
 def _mae_step(cfg):
@@ -96,8 +95,6 @@ def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
         progress: bool = True) -> dict | None:
     cfg = variant_config(config, variant)
-    if cfg.kind not in KINDS:
-        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
     workdir = Path(workdir)
     splits = mr_data.load(cfg)
     mae_dir = Path(shared_dir) / "mae" / f"seed{seed}" if shared_dir else workdir / "mae"
