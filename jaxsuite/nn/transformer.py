@@ -5,8 +5,9 @@
 * :class:`EncoderLayer`: self-attention then a feed-forward block, each residual; ``norm_first=False`` is
   post-LN (the original Transformer, BERT, SPAFormer's released encoder), ``True`` pre-LN.
 * :class:`DecoderLayer`: masked self-attention, cross-attention to an encoder's output, feed-forward.
-* :class:`Encoder` / :class:`Decoder`: stacks of them. ``Encoder(..., inject=e)`` adds ``e`` to the input of every
-  layer (an encoding re-injected after every layer, as SPAFormer's sequence encoding); ``return_all=True`` also
+* :class:`Encoder` / :class:`Decoder`: stacks of them. ``Encoder(..., reset_tail=e)`` sets the last dims of the
+  stream back to ``e`` after every layer (encodings re-injected, as SPAFormer's released encoder does with its
+  group and sequence encodings); ``return_all=True`` also
   gives every layer's output.
 
 Dropout is pure: a call takes ``key`` (a PRNG key; None = deterministic, e.g. at evaluation) and splits it per
@@ -124,12 +125,15 @@ class Encoder(nnx.Module):
                                              activation=activation, eps=eps, rngs=rngs) for _ in range(layers)])
         self.final_norm = nnx.LayerNorm(dim, epsilon=eps, rngs=rngs) if norm_first else None
 
-    def __call__(self, x: jax.Array, mask: jax.Array | None = None, *, inject: jax.Array | None = None,
+    def __call__(self, x: jax.Array, mask: jax.Array | None = None, *, reset_tail: jax.Array | None = None,
                  key: jax.Array | None = None, return_all: bool = False):
-        """x [B, L, D]; ``inject`` [B, L, D] added to every layer's input (the first included)."""
+        """x [B, L, D]; ``reset_tail`` [B, L, E]: after every layer the last E dims of the stream are set to it
+        again (x should already end with it)."""
         outputs = []
         for layer, k in zip(self.layers, _keys(key, len(self.layers))):
-            x = layer(x if inject is None else x + inject, mask, k)
+            x = layer(x, mask, k)
+            if reset_tail is not None:
+                x = jnp.concatenate([x[..., :-reset_tail.shape[-1]], reset_tail], -1)
             outputs.append(x)
         if self.final_norm is not None:
             x = self.final_norm(x)

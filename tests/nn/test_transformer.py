@@ -1,5 +1,5 @@
 """The transformer stacks: masks (chex), causality and padding as properties of the outputs, post- vs pre-LN,
-re-injection, and pure dropout."""
+re-injection of encodings, and pure dropout."""
 import chex
 import jax
 import jax.numpy as jnp
@@ -61,14 +61,16 @@ def test_encoder_ignores_padded_keys_and_post_ln_ends_normalised(stacks):
     np.testing.assert_allclose(np.asarray(pre(x)).mean(-1), 0.0, atol=1e-5)  # pre-LN: the final norm
 
 
-def test_injection_is_added_before_every_layer(stacks):
+def test_reset_tail_is_set_again_after_every_layer(stacks):
     post, _, _ = stacks
-    x, e = _x(4), _x(5)
+    x, e = _x(4), _x(5)[..., :3]
     manual = x
     for layer in post.layers:
-        manual = layer(manual + e)
-    out, every = post(x, inject=e, return_all=True)
+        manual = layer(manual)
+        manual = manual.at[..., -3:].set(e)
+    out, every = post(x, reset_tail=e, return_all=True)
     np.testing.assert_allclose(out, manual, atol=1e-6)
+    np.testing.assert_array_equal(every[0][..., -3:], e)
     assert len(every) == 2
 
 
