@@ -19,6 +19,7 @@ METHODS: dict[str, str] = {
     "mim_refiner": "jaxsuite.methods.mim_refiner.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
     "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
+    "spaformer": "jaxsuite.methods.spaformer.experiment",
 }
 
 
