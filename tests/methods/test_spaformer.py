@@ -206,9 +206,31 @@ def test_train_steps_lower_the_loss_of_the_other_model_kinds(models, splits, nam
         state, m = step(state, b)
         first = float(m["loss"]) if first is None else first
     assert float(m["loss"]) < first, name
-    rows, poses = train.evaluate(state, splits["test"], c)
+    rows, poses = train.score(state, splits["test"], **train.eval_options(c))
     assert poses.shape == splits["test"]["part_poses"].shape
+    assert train.evaluate(state, splits["test"], **train.eval_options(c)) == metrics.summarise(rows)
     assert set(metrics.summarise(rows)) == set(experiment.METRICS)
+
+
+def test_train_step_sharded_over_4_devices_equals_the_single_device_step(models, splits):
+    from jaxsuite.core.sharding import make_mesh, replicate, shard_batch
+
+    c, state = models["parallel"]
+    b = _batch(splits["train"], 4)
+    step = jax.jit(train.step_for(c), donate_argnums=0)  # as fit jits it (its sharded compilation is shared)
+    mesh = make_mesh()
+    sharded = shard_batch(b, mesh)
+    assert len(sharded["part_pcs"].sharding.device_set) == 4
+    want, want_m = step(jax.tree.map(jnp.copy, state), b)
+    got, got_m = step(replicate(jax.tree.map(jnp.copy, state), mesh), sharded)
+    chex.assert_trees_all_close(got_m, want_m, rtol=1e-4, atol=1e-6)
+    # every parameter moves the same way, except attention key biases: softmax is invariant to them, so their true
+    # gradient is exactly zero and Adam turns float noise of either layout into +-lr steps
+    flat_got = jax.tree_util.tree_flatten_with_path(got.params)[0]
+    flat_want = jax.tree_util.tree_flatten_with_path(want.params)[0]
+    for (path, a), (_, b) in zip(flat_got, flat_want):
+        if "key" not in jax.tree_util.keystr(path):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
 
 
 def test_partnet_assembly_loader_reads_the_official_layout(tmp_path):
@@ -241,6 +263,29 @@ def test_bad_config_is_a_config_error_naming_the_key():
                            (["loss.match_points=500"], "loss.match_points")):
         with pytest.raises(ConfigError, match=key):
             experiment.check_data(load_config("spaformer", "quick", overrides))
+
+
+def test_training_stopped_and_resumed_ends_where_an_uninterrupted_run_ends(cfg, splits, tmp_path):
+    from jaxsuite.core.loop import fit_arrays
+
+    def fit(steps, workdir):
+        return fit_arrays(cfg, init_fn=lambda: train.init(cfg, jax.random.PRNGKey(0)), train_step=train.step_for(cfg),
+                          arrays=splits["train"], num_steps=steps, batch_size=4, seed=0, workdir=workdir,
+                          desc="t", progress=False, jit_init=False).state
+
+    whole = fit(4, tmp_path / "whole")
+    fit(2, tmp_path / "split")
+    resumed = fit(4, tmp_path / "split")
+    chex.assert_trees_all_equal(resumed.params, whole.params)
+    chex.assert_trees_all_equal(resumed.opt_state, whole.opt_state)
+
+
+@pytest.mark.slow
+def test_every_variant_runs_through_the_reproduce_path(cfg, tmp_path):
+    for variant in experiment.VARIANTS:
+        found = run_one("spaformer", cfg, variant, 0, tmp_path / variant, progress=False)
+        assert all(np.isfinite(found[k]) for k in experiment.METRICS), variant
+        assert (tmp_path / variant / "assemblies.npz").exists()
 
 
 def test_a_run_goes_through_the_reproduce_path_lowers_the_loss_and_draws_its_figure(cfg, tmp_path):

@@ -124,7 +124,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         if split not in splits:
             continue
         arrays = splits[split]
-        rows, poses = train.evaluate(res.state, arrays, cfg)
+        rows, poses = train.score(res.state, arrays, **train.eval_options(cfg))
         found = split_metrics(rows, arrays["category"], category_names(cfg, split))
         for k, v in found.items():
             if split == "test" and k in METRICS:

@@ -3,8 +3,10 @@
 Matching: geometrically equivalent parts are interchangeable, so before any loss or metric each prediction is
 assigned to a ground-truth part of its own group by the Hungarian algorithm on the part chamfer distance between
 the part placed by the predicted and by the true pose (official ``linear_assignment``, 100 points there). One
-assignment over the whole [P, P] matrix with a prohibitive cost across groups is the same as one per group; it runs
-in JAX (``optax.assignment.hungarian_algorithm``), so the whole train step stays jitted.
+assignment over the whole [P, P] matrix with a prohibitive cost across groups is the same as one per group. It is
+solved on the host by scipy's ``linear_sum_assignment`` through ``jax.pure_callback``, so the train step stays one
+jitted function. (``optax.assignment.hungarian_algorithm`` does it in JAX, but with the batch sharded over 4
+simulated CPU devices its data-dependent while loop deadlocked the devices' collectives.)
 
 Losses, with the official weights (1 / 10 / 1), each averaged over real parts (shapes for the shape term):
 
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import optax
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
 from jaxsuite.methods.spaformer import geometry
+
 
 def match(pred: jax.Array, batch: dict, num_points: int) -> jax.Array:
     """The predictions reordered to ground-truth order [B, P, 7]: entry j is the prediction assigned to true part j
@@ -42,11 +46,21 @@ def assignment(pred: jax.Array, batch: dict, num_points: int) -> jax.Array:
     same = (geo[:, :, None] == geo[:, None, :]) & valid[:, :, None] & valid[:, None, :]
     pad_diag = ~valid[:, :, None] & ~valid[:, None, :] & jnp.eye(p, dtype=bool)
     # costs clipped to 1 and cross-group pairs at P + 1: no within-group assignment (total <= P) costs as much as
-    # one cross-group pair, and the float32 solver never compares numbers of very different magnitude
+    # one cross-group pair
     cost = jnp.where(same, jnp.minimum(cost, 1.0), jnp.where(pad_diag, 0.0, p + 1.0))
-    rows, cols = jax.vmap(optax.assignment.hungarian_algorithm)(cost)  # prediction rows[k] <-> true part cols[k]
-    return jnp.take_along_axis(rows, jnp.argsort(cols, axis=-1), axis=-1)  # true part j <- prediction order[j]
+    return jax.pure_callback(_assign_on_host, jax.ShapeDtypeStruct(cost.shape[:-1], jnp.int32), cost,
+                             vmap_method="expand_dims")
 
+
+def _assign_on_host(cost: np.ndarray) -> np.ndarray:
+    """[..., P, P] costs (prediction, true part) -> [..., P]: the prediction assigned to each true part
+    (scipy's linear_sum_assignment per matrix)."""
+    cost = np.asarray(cost)
+    out = np.empty(cost.shape[:-1], np.int32)
+    for idx in np.ndindex(cost.shape[:-2]):
+        rows, cols = linear_sum_assignment(cost[idx])
+        out[idx + (cols,)] = rows
+    return out
 
 def _part_mean(x: jax.Array, valid: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(valid, x, 0.0)) / jnp.maximum(valid.sum(), 1)

@@ -1,10 +1,12 @@
 """Pure train/predict/evaluate for SPAFormer and the DGL baseline.
 
-``init(config, rng) -> TrainState``; ``train_step(state, batch) -> (state, metrics)``: the model's poses (teacher
+``init(config, rng) -> TrainState``; ``train_step(state, batch) -> (state, metrics)`` (the official loss
+settings; ``step_for(config)`` gives the one of a config's ``loss`` section): the model's poses (teacher
 forcing and scheduled sampling in the autoregressive mode; every iteration's poses for DGL; the losses averaged over
 those), Hungarian-matched within equivalence groups, then the weighted losses of
 :mod:`losses`. Optimiser as the official train.py: Adam with L2 weight decay 1e-5, the learning rate x0.8 every
-``optim.decay_every`` steps (StepLR), gradients clipped to norm 1 -- all optax.
+``optim.decay_every`` steps (StepLR), gradients clipped to norm 1 -- all optax. ``evaluate(state, data) -> metrics``
+(PA, CA, SCD, SR); ``score`` gives the per-shape rows and matched poses behind them.
 """
 from __future__ import annotations
 
@@ -85,6 +87,11 @@ def _train_step(match_points: int, loss_points: int, w_trans: float, w_rot: floa
     return train_step
 
 
+# the official settings (train.py: matching on 100 points, losses on 1000, weights 1 / 10 / 1), for users'
+# own loops; experiments take theirs from the config with ``step_for``
+train_step = _train_step(100, 1000, 1.0, 10.0, 1.0, 0.02, 2)
+
+
 def predict(state: TrainState, batch: dict) -> jax.Array:
     """Test-time poses [B, P, 7]: one pass (parallel, DGL) or part-by-part decoding (autoregressive)."""
     model = state.merge()
@@ -100,21 +107,34 @@ def predict_and_score(state: TrainState, batch: dict, *, pa_threshold: float, ca
     return matched, metrics.per_shape(matched, batch, pa_threshold=pa_threshold, ca_threshold=ca_threshold)
 
 
-def evaluate(state: TrainState, arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per-shape metric rows over ``arrays`` and the matched predicted poses [S, P, 7] (batches padded to the
-    evaluation batch size, so one compiled function serves every split)."""
-    n, bs = len(arrays["part_valid"]), cfg.eval.batch_size
+def score(state: TrainState, arrays: dict[str, np.ndarray], *, batch_size: int = 64, pa_threshold: float = 0.01,
+          ca_threshold: float = 0.01) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-shape metric rows (:func:`metrics.per_shape`) over ``arrays`` and the matched predicted poses [S, P, 7]
+    (batches padded to ``batch_size``, so one compiled function serves every split)."""
+    n = len(arrays["part_valid"])
     rows, poses = [], []
-    for start in range(0, n, bs):
-        chunk = {k: v[start:start + bs] for k, v in arrays.items()}
+    for start in range(0, n, batch_size):
+        chunk = {k: v[start:start + batch_size] for k, v in arrays.items()}
         m = len(chunk["part_valid"])
-        if m < bs:
-            chunk = {k: np.concatenate([v, np.repeat(v[-1:], bs - m, 0)]) for k, v in chunk.items()}
-        matched, r = jax.device_get(predict_and_score(state, chunk, pa_threshold=float(cfg.eval.pa_threshold),
-                                                      ca_threshold=float(cfg.eval.ca_threshold)))
+        if m < batch_size:
+            chunk = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - m, 0)]) for k, v in chunk.items()}
+        matched, r = jax.device_get(predict_and_score(state, chunk, pa_threshold=float(pa_threshold),
+                                                      ca_threshold=float(ca_threshold)))
         rows.append({k: v[:m] for k, v in r.items()})
         poses.append(matched[:m])
     return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}, np.concatenate(poses)
+
+
+def evaluate(state: TrainState, data: dict[str, np.ndarray], **kw) -> dict[str, float]:
+    """PA, CA, SCD and SR over ``data`` (keyword arguments as :func:`score`)."""
+    return metrics.summarise(score(state, data, **kw)[0])
+
+
+def eval_options(cfg) -> dict:
+    """:func:`score`'s keyword arguments from a config's ``eval`` section."""
+    e = cfg.eval
+    return {"batch_size": int(e.batch_size), "pa_threshold": float(e.pa_threshold),
+            "ca_threshold": float(e.ca_threshold)}
 
 
 def param_count(state: TrainState) -> int:
