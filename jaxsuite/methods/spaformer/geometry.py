@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-IDENTITY_QUAT = (1.0, 0.0, 0.0, 0.0)
+IDENTITY_POSE = (0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)  # no translation, the identity rotation
 
 
 def quat_to_matrix(q: jax.Array) -> jax.Array:
@@ -26,8 +26,7 @@ def quat_to_matrix(q: jax.Array) -> jax.Array:
 
 def transform(points: jax.Array, pose: jax.Array) -> jax.Array:
     """points [..., N, 3] in the part's frame, pose [..., 7] -> [..., N, 3] placed."""
-    r = quat_to_matrix(pose[..., 3:])
-    return jnp.einsum("...ij,...nj->...ni", r, points) + pose[..., None, :3]
+    return rotate(points, pose[..., 3:]) + pose[..., None, :3]
 
 
 def rotate(points: jax.Array, quat: jax.Array) -> jax.Array:

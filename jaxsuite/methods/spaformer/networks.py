@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxsuite.methods.spaformer import geometry
 from jaxsuite.nn import transformer as tfm
 
 
@@ -141,7 +142,7 @@ class SPAFormer(nnx.Module):
 
 def shift_poses(poses: jax.Array) -> jax.Array:
     """[B, P, 7] -> the previous part's pose at every position (position 0: identity, unused)."""
-    start = jnp.broadcast_to(jnp.asarray([0, 0, 0, 1, 0, 0, 0], poses.dtype), poses[:, :1].shape)
+    start = jnp.broadcast_to(jnp.asarray(geometry.IDENTITY_POSE, poses.dtype), poses[:, :1].shape)
     return jnp.concatenate([start, poses[:, :-1]], 1)
 
 
@@ -150,7 +151,7 @@ def decode_autoregressive(model: SPAFormer, batch: dict) -> jax.Array:
     decoder passes)."""
     memory = model.encode(batch)
     b, p = batch["part_valid"].shape
-    poses0 = jnp.broadcast_to(jnp.asarray([0, 0, 0, 1, 0, 0, 0], jnp.float32), (b, p, 7))
+    poses0 = jnp.broadcast_to(jnp.asarray(geometry.IDENTITY_POSE, jnp.float32), (b, p, 7))
 
     def body(i, poses):
         return poses.at[:, i].set(model.decode(memory, batch, shift_poses(poses))[:, i])
@@ -175,7 +176,7 @@ class DGLBaseline(nnx.Module):
         valid = batch["part_valid"]
         h = jnp.concatenate([self.encoder(batch["part_pcs"]), jax.nn.one_hot(batch["geo_ids"], self.max_parts)], -1)
         b, p = valid.shape
-        poses = jnp.broadcast_to(jnp.asarray([0, 0, 0, 1, 0, 0, 0], jnp.float32), (b, p, 7))
+        poses = jnp.broadcast_to(jnp.asarray(geometry.IDENTITY_POSE, jnp.float32), (b, p, 7))
         same_group = (batch["geo_ids"][:, :, None] == batch["geo_ids"][:, None, :]) & valid[:, None, :]
         outputs = []
         for t in range(self.iterations):
