@@ -20,6 +20,7 @@ METHODS: dict[str, str] = {
     "nddr": "jaxsuite.methods.nddr.experiment",
     "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
     "spaformer": "jaxsuite.methods.spaformer.experiment",
+    "univilm": "jaxsuite.methods.univilm.experiment",
 }
 
 
