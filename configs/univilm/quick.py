@@ -21,14 +21,14 @@ def get_config() -> ConfigDict:
     c.model = ConfigDict({"dim": 64, "heads": 4, "ffn": 128, "text_layers": 2, "video_layers": 2,
                           "cross_layers": 1, "decoder_layers": 1, "dropout": 0.0})
     c.pretrain = ConfigDict({
-        "enabled": True, "staged": True, "second_stage": "all", "stage1_steps": 300, "stage2_steps": 200, "batch_videos": 8,
+        "enabled": True, "staged": True, "second_stage": "all", "stage1_steps": 300, "stage2_steps": 160, "batch_videos": 8,
         "weights": ConfigDict({"joint": 1.0, "cmlm": 1.0, "cmfm": 1.0, "align": 1.0, "decoder": 1.0}),
         "enhance_v": 0.15, "align_all_clips": False, "joint_temperature": 0.1,
         "mil_anchors": "all",
         "lr": 1e-3, "warmup": 0.1, "weight_decay": 0.01, "grad_clip": 1.0, "text_lr_mult": 1.0,
     })
     c.finetune = ConfigDict({
-        "retrieval_steps": 150, "align_steps": 0, "caption_steps": 150, "batch_size": 32, "margin": 0.1,
+        "retrieval_steps": 130, "align_steps": 0, "caption_steps": 130, "batch_size": 32, "margin": 0.1,
         "lr": 5e-4, "warmup": 0.1, "weight_decay": 0.01, "grad_clip": 1.0,
     })
     c.eval = ConfigDict({"beam": 3, "max_len": 20, "batch_size": 200})

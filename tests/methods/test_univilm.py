@@ -252,19 +252,20 @@ def test_bad_config_is_a_config_error_naming_the_key():
 
 
 # --- training ----------------------------------------------------------------------------------------------------
-def test_stage_two_step_sharded_over_4_devices_equals_the_single_device_step(cfg, splits):
+def _assert_sharded_step_equals_single_device_step(cfg, splits, stage):
     from jaxsuite.core.sharding import make_mesh, replicate, shard_batch
 
-    state = train.init_phase(cfg, "stage2", jax.random.PRNGKey(0), vocab_size=splits["codec"].vocab_size)
+    state = train.init_phase(cfg, f"stage{stage}", jax.random.PRNGKey(0), vocab_size=splits["codec"].vocab_size)
     batch = _rows(splits["pretrain"], 4)
-    step = jax.jit(train.pretrain_step_for(2, train.specials_of(splits["codec"])), donate_argnums=0)
+    step = jax.jit(_pretrain_step(cfg, splits, stage), donate_argnums=0)
     mesh = make_mesh()
     sharded = shard_batch(batch, mesh)
     assert len(sharded["video"].sharding.device_set) == 4
     want, want_m = step(jax.tree.map(jnp.copy, state), batch)
     got, got_m = step(replicate(jax.tree.map(jnp.copy, state), mesh), sharded)
     chex.assert_trees_all_close(got_m, want_m, rtol=1e-4, atol=1e-5)
-    assert set(want_m) >= {f"loss_{k}" for k in train.PRETRAIN_LOSSES}
+    names = train.PRETRAIN_LOSSES if stage == 2 else ("joint",)
+    assert set(want_m) >= {f"loss_{k}" for k in names}
     flat_got = jax.tree_util.tree_flatten_with_path(got.params)[0]
     flat_want = jax.tree_util.tree_flatten_with_path(want.params)[0]
     for (path, a), (_, b) in zip(flat_got, flat_want):
@@ -272,16 +273,31 @@ def test_stage_two_step_sharded_over_4_devices_equals_the_single_device_step(cfg
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=jax.tree_util.keystr(path))
 
 
-def test_fine_tuning_stopped_and_resumed_ends_where_an_uninterrupted_run_ends(cfg, splits, tmp_path):
+def _pretrain_step(cfg, splits, stage):
+    p = cfg.pretrain
+    return train.pretrain_step_for(stage, train.specials_of(splits["codec"]), bool(p.align_all_clips),
+                                   float(p.joint_temperature), str(p.mil_anchors))
+
+
+def test_stage_one_step_sharded_over_4_devices_equals_the_single_device_step(cfg, splits):
+    """Stage I: MIL-NCE couples every example of the batch, across the devices."""
+    _assert_sharded_step_equals_single_device_step(cfg, splits, 1)
+
+
+@pytest.mark.slow
+def test_stage_two_step_sharded_over_4_devices_equals_the_single_device_step(cfg, splits):
+    """Stage II adds the batch-wide masked-frame NCE and the B x B cross-encoder alignment (80 s to compile)."""
+    _assert_sharded_step_equals_single_device_step(cfg, splits, 2)
+
+
+def test_pretraining_stopped_and_resumed_ends_where_an_uninterrupted_run_ends(cfg, splits, tmp_path):
     from jaxsuite.core.loop import fit_arrays
 
-    sp = train.specials_of(splits["codec"])
-
     def fit(steps, workdir):
-        init = lambda: train.init_phase(cfg, "retrieval", jax.random.PRNGKey(0), vocab_size=splits["codec"].vocab_size)
-        return fit_arrays(cfg, init_fn=init, train_step=train.finetune_step_for("retrieval", sp),
-                          arrays=splits["train"], num_steps=steps, batch_size=4, seed=0, workdir=workdir, desc="t",
-                          progress=False, jit_init=False).state
+        init = lambda: train.init_phase(cfg, "stage1", jax.random.PRNGKey(0), vocab_size=splits["codec"].vocab_size)
+        return fit_arrays(cfg, init_fn=init, train_step=_pretrain_step(cfg, splits, 1), arrays=splits["pretrain"],
+                          num_steps=steps, batch_size=4, seed=0, workdir=workdir, desc="t", progress=False,
+                          jit_init=False).state
 
     whole = fit(4, tmp_path / "whole")
     fit(2, tmp_path / "split")
