@@ -13,6 +13,7 @@ from jaxsuite.core.runner import run_one
 from jaxsuite.data import partnet_assembly, proc_furniture
 from jaxsuite.methods.spaformer import data as spa_data
 from jaxsuite.methods.spaformer import experiment, geometry, losses, metrics, networks, train
+from tests.helpers import assert_sharded_step_equals_single_device_step
 
 TINY = ["data.train_per_category=4", "data.test_per_category=2", "data.heldout_count=2",
         "data.categories=('chair','table','cabinet')", "data.num_points=16", "model.point_widths=(8,16)",
@@ -213,24 +214,8 @@ def test_train_steps_lower_the_loss_of_the_other_model_kinds(models, splits, nam
 
 
 def test_train_step_sharded_over_4_devices_equals_the_single_device_step(models, splits):
-    from jaxsuite.core.sharding import make_mesh, replicate, shard_batch
-
     c, state = models["parallel"]
-    b = _batch(splits["train"], 4)
-    step = jax.jit(train.step_for(c), donate_argnums=0)  # as fit jits it (its sharded compilation is shared)
-    mesh = make_mesh()
-    sharded = shard_batch(b, mesh)
-    assert len(sharded["part_pcs"].sharding.device_set) == 4
-    want, want_m = step(jax.tree.map(jnp.copy, state), b)
-    got, got_m = step(replicate(jax.tree.map(jnp.copy, state), mesh), sharded)
-    chex.assert_trees_all_close(got_m, want_m, rtol=1e-4, atol=1e-6)
-    # every parameter moves the same way, except attention key biases: softmax is invariant to them, so their true
-    # gradient is exactly zero and Adam turns float noise of either layout into +-lr steps
-    flat_got = jax.tree_util.tree_flatten_with_path(got.params)[0]
-    flat_want = jax.tree_util.tree_flatten_with_path(want.params)[0]
-    for (path, a), (_, b) in zip(flat_got, flat_want):
-        if "key" not in jax.tree_util.keystr(path):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=jax.tree_util.keystr(path))
+    assert_sharded_step_equals_single_device_step(train.step_for(c), state, _batch(splits["train"], 4))
 
 
 def test_partnet_assembly_loader_reads_the_official_layout(tmp_path):
