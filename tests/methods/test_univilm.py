@@ -242,6 +242,7 @@ def test_generator_is_deterministic_and_its_split_is_compositional():
 
 def test_tokenizer_round_trips_and_reads_a_bert_vocab_file(splits, tmp_path):
     codec = splits["codec"]
+    assert train.specials_of(codec) == train.Specials()  # the ids the module-level train_step assumes
     ids, valid = codec.encode(["a purple cross moves right then a white circle grows"], 24)
     assert ids[0, 0] == codec.cls and ids[0, valid[0].sum() - 1] == codec.sep
     assert codec.decode(ids) == ["a purple cross moves right then a white circle grows"]

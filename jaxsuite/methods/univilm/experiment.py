@@ -158,6 +158,6 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
                                batch_size=int(e.batch_size))
         for k, v in found.items():
             out[f"{prefix}_{k}"] = v
-        out["params"] = train.param_count(state.params)
+    out["params"] = train.param_count(state.params)  # every task's model is the same network
     out["train_seconds"] = time.perf_counter() - t0
     return out

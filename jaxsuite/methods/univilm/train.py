@@ -111,7 +111,7 @@ def init_phase(config, phase: str, rng: jax.Array, *, vocab_size: int | None = N
     """A phase's state: a fresh model (``params`` None) or the given parameters, the phase's optimiser."""
     model_key, state_key = jax.random.split(rng)
     model = networks.build(config, nnx.Rngs(params=model_key), vocab_size or int(config.data.vocab_size))
-    tx = _optimizer(**{k: v for k, v in phase_settings(config, phase).items()})
+    tx = _optimizer(**phase_settings(config, phase))
     state = TrainState.create(model, tx, state_key)
     if params is not None:  # a copy: the phase's step donates its state, and other phases start from params too
         params = jax.tree.map(jnp.copy, params)
