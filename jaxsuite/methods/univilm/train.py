@@ -94,7 +94,9 @@ def phase_settings(config, phase: str) -> dict:
         steps = p.stage1_steps if phase == "stage1" else p.stage2_steps
         return {"lr": float(p.lr), "steps": int(steps), "warmup": float(p.warmup),
                 "weight_decay": float(p.weight_decay), "clip": float(p.grad_clip),
-                "text_lr_mult": float(p.text_lr_mult), "encoders_only": phase == "stage1"}
+                "text_lr_mult": float(p.text_lr_mult),
+                # stage I, and stage II of the joint-only variant, train the encoders alone
+                "encoders_only": phase == "stage1" or p.second_stage == "joint"}
     f = config.finetune
     return {"lr": float(f.lr), "steps": int(f[f"{phase}_steps"]), "warmup": float(f.warmup),
             "weight_decay": float(f.weight_decay), "clip": float(f.grad_clip), "text_lr_mult": 1.0,
