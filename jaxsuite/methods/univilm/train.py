@@ -302,11 +302,12 @@ def joint_scores(state: TrainState, data: dict, batch_size: int = 256) -> np.nda
 def align_scores(state: TrainState, data: dict, batch_size: int = 256, texts_per_call: int = 8) -> np.ndarray:
     """[texts, videos] FT-Align scores: every caption with every clip through the cross encoder."""
     seq, vis = encode_all(state, data, batch_size)
+    vis, vvalid = jnp.asarray(vis), jnp.asarray(data["video_valid"])  # on the device once, not once per call
     n = len(seq)
     rows = []
     for s, e in _chunks(n, texts_per_call):
         scores = _cross_scores(state, _padded(seq[s:e], texts_per_call),
-                               _padded(data["text_valid"][s:e], texts_per_call), vis, data["video_valid"])
+                               _padded(data["text_valid"][s:e], texts_per_call), vis, vvalid)
         rows.append(np.asarray(scores)[:e - s])
     return np.concatenate(rows)
 
