@@ -18,6 +18,7 @@ METHODS: dict[str, str] = {
     "exgrg": "jaxsuite.methods.exgrg.experiment",
     "mim_refiner": "jaxsuite.methods.mim_refiner.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
+    "pa3dfl": "jaxsuite.methods.pa3dfl.experiment",
     "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
     "spaformer": "jaxsuite.methods.spaformer.experiment",
     "univilm": "jaxsuite.methods.univilm.experiment",

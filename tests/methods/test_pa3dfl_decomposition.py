@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.methods.pa3dfl import decomposition as dec
+from jaxsuite.methods.pa3dfl import decomposition as dec, server
 from jaxsuite.methods.pa3dfl.model import DecomposedCNN, HyperNetwork, cnn_specs
 
 P_MIN = Fraction(1, 4)
@@ -56,12 +56,14 @@ def test_theta_u_does_not_depend_on_the_width_and_the_smallest_client_has_one_gr
 
 def test_client_cnn_and_hypernetwork_fit_together():
     specs = cnn_specs(1, (8, 8), 16, 10)
-    hyper = HyperNetwork(specs, P_MIN, num_clients=5, embed_dim=6, hidden=12, rngs=nnx.Rngs(0))
+    hyper = HyperNetwork(specs, {s.name: s.v_shape(P_MIN) for s in specs}, num_clients=5, embed_dim=6, hidden=12,
+                         attention=True, rngs=nnx.Rngs(0))
     x = jax.random.uniform(jax.random.key(2), (3, 8, 8, 1))
     sizes = []
     for p in WIDTHS:
         net = DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1))
-        v, b = hyper.personal(jnp.asarray(2), p)
+        mine = server.prune_generated("pa3dfl", specs, P_MIN, hyper(jnp.asarray(2)), p)
+        v, b = mine["v"], mine["b"]
         for s in specs:
             assert v[s.name].shape == net.v[s.name][...].shape and b[s.name].shape == net.b[s.name][...].shape
             assert net.u[s.name][...].shape == s.u_shape(P_MIN)
@@ -72,7 +74,8 @@ def test_client_cnn_and_hypernetwork_fit_together():
 
 def test_attention_is_a_distribution_and_a_cold_temperature_picks_the_most_similar_client():
     specs = cnn_specs(1, (8, 8), 16, 10)
-    hyper = HyperNetwork(specs, P_MIN, num_clients=5, embed_dim=6, hidden=12, rngs=nnx.Rngs(0))
+    hyper = HyperNetwork(specs, {s.name: s.v_shape(P_MIN) for s in specs}, num_clients=5, embed_dim=6, hidden=12,
+                         attention=True, rngs=nnx.Rngs(0))
     att = hyper.attention(jnp.asarray(1))
     assert att.shape == (len(specs), 5)
     np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-6)

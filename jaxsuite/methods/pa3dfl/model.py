@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxsuite.methods.pa3dfl.decomposition import LayerSpec, compose, prune_v
+from jaxsuite.methods.pa3dfl.decomposition import LayerSpec, compose
 
 
 def cnn_specs(in_channels: int, channels: tuple[int, int], hidden: int, num_classes: int,
@@ -55,32 +55,67 @@ class DecomposedCNN(nnx.Module):
     def weight(self, spec: LayerSpec) -> jax.Array:
         return compose(spec, self.u[spec.name][...], self.v[spec.name][...], self.p_min, self.p)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for spec in self.specs:
-            w, b = self.weight(spec), self.b[spec.name][...]
-            if spec.kind == "conv":
-                x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-                x = nnx.max_pool(jax.nn.relu(x + b), (2, 2), (2, 2))
-                continue
+    def __call__(self, x: jax.Array, keep: dict | None = None) -> jax.Array:
+        return forward(self.specs, {s.name: (self.weight(s), self.b[s.name][...]) for s in self.specs}, x, keep)
+
+
+class PlainCNN(nnx.Module):
+    """The same CNN with ordinary weights at width ``p`` (the first p fraction of every pruned layer's channels):
+    the network of the width-sliced baselines (HeteroFL, FedRolex, FjORD, LG-FedAvg, local training) and the
+    target of pFedHN's hyper-network."""
+
+    def __init__(self, specs: tuple[LayerSpec, ...], p_min: Fraction, p: Fraction, *, rngs: nnx.Rngs):
+        self.specs = specs
+        self.w, self.b = nnx.Dict(), nnx.Dict()
+        for spec in specs:
+            self.w[spec.name] = nnx.Param(jax.random.normal(rngs.params(), plain_shape(spec, p_min, p))
+                                          * math.sqrt(2.0 / fan_in(spec)))
+            self.b[spec.name] = nnx.Param(jnp.zeros((spec.out_width(p_min, p),)))
+
+    def __call__(self, x: jax.Array, keep: dict | None = None) -> jax.Array:
+        return forward(self.specs, {s.name: (self.w[s.name][...], self.b[s.name][...]) for s in self.specs}, x, keep)
+
+
+def plain_shape(spec: LayerSpec, p_min: Fraction, p: Fraction) -> tuple[int, ...]:
+    """A width-``p`` kernel: [k, k, S_p, T_p] (HWIO) for a convolution, [S_p, T_p] for a linear layer."""
+    s_p, t_p = spec.width(p_min, p)[1], spec.out_width(p_min, p)
+    return (spec.kernel, spec.kernel, s_p, t_p) if spec.kind == "conv" else (s_p, t_p)
+
+
+def forward(specs: tuple[LayerSpec, ...], weights: dict, x: jax.Array, keep: dict | None = None) -> jax.Array:
+    """conv -> ReLU -> max-pool 2 per conv layer, global average pooling, linear -> ReLU, ..., linear logits.
+    ``keep`` (FjORD's ordered dropout): per pruned layer, a [T_p] 0/1 mask of the output channels kept."""
+    for spec in specs:
+        w, b = weights[spec.name]
+        if spec.kind == "conv":
+            x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            x = nnx.max_pool(jax.nn.relu(x + b), (2, 2), (2, 2))
+        else:
             if x.ndim == 4:
                 x = jnp.mean(x, axis=(1, 2))  # global average pooling
             x = x @ w + b
             if spec.prune_out:
                 x = jax.nn.relu(x)
-        return x
+        if keep is not None and spec.name in keep:
+            x = x * keep[spec.name]
+    return x
 
 
 class HyperNetwork(nnx.Module):
-    """Client i -> the full-width theta_v and bias of every layer (prune with ``personal``)."""
+    """Client i -> full-width target tensors of every layer: {layer: (main [shape], bias [T])}; prune afterwards.
 
-    def __init__(self, specs: tuple[LayerSpec, ...], p_min: Fraction, num_clients: int, embed_dim: int,
-                 hidden: int, *, rngs: nnx.Rngs):
-        self.specs, self.p_min = specs, p_min
+    Client embeddings E [N, d] -> E' = Enc(E) = Linear(h) ReLU Linear(h) [N, h]. With ``attention`` (Pa3dFL):
+    e_i^(l) = softmax(E' e'_i / tau_l)^T E' with a learnable tau_l per layer; without (pFedHN): e_i^(l) = e'_i.
+    A linear decoder per layer maps e_i^(l) to its tensors, scaled by He's sqrt(2 / fan_in)."""
+
+    def __init__(self, specs: tuple[LayerSpec, ...], shapes: dict, num_clients: int, embed_dim: int, hidden: int,
+                 *, attention: bool, rngs: nnx.Rngs):
+        self.specs, self.shapes, self.attend = specs, shapes, attention
         self.embeddings = nnx.Param(jax.random.normal(rngs.params(), (num_clients, embed_dim)))
         self.enc1 = nnx.Linear(embed_dim, hidden, rngs=rngs)
-        self.enc2 = nnx.Linear(hidden, embed_dim, rngs=rngs)
+        self.enc2 = nnx.Linear(hidden, hidden, rngs=rngs)
         self.log_tau = nnx.Param(jnp.zeros((len(specs),)))  # tau_l = exp(log_tau_l), learnable per layer
-        self.dec = nnx.Dict({s.name: nnx.Linear(embed_dim, math.prod(s.v_shape(p_min)) + s.out_features, rngs=rngs)
+        self.dec = nnx.Dict({s.name: nnx.Linear(hidden, math.prod(shapes[s.name]) + s.out_features, rngs=rngs)
                              for s in specs})
 
     def encoded(self) -> jax.Array:
@@ -93,19 +128,12 @@ class HyperNetwork(nnx.Module):
         return jax.nn.softmax(scores[None, :] / jnp.exp(self.log_tau[...])[:, None], axis=-1)
 
     def __call__(self, client: jax.Array) -> dict:
-        """{layer: (theta_v [R2, G S], bias [T])} at full width for client ``client`` (an int array)."""
         e = self.encoded()
-        mixed = self.attention(client) @ e  # [L, d]: e_i^(l)
+        mixed = self.attention(client) @ e if self.attend else jnp.broadcast_to(e[client], (len(self.specs),
+                                                                                            e.shape[1]))
         out = {}
         for l, spec in enumerate(self.specs):
             flat = self.dec[spec.name](mixed[l]) * math.sqrt(2.0 / fan_in(spec))
-            size = math.prod(spec.v_shape(self.p_min))
-            out[spec.name] = (flat[:size].reshape(spec.v_shape(self.p_min)), flat[size:])
+            size = math.prod(self.shapes[spec.name])
+            out[spec.name] = (flat[:size].reshape(self.shapes[spec.name]), flat[size:])
         return out
-
-    def personal(self, client: jax.Array, p: Fraction) -> tuple[dict, dict]:
-        """({layer: theta_v}, {layer: bias}) of client ``client`` pruned to width ``p``."""
-        full = self(client)
-        v = {s.name: prune_v(s, full[s.name][0], self.p_min, p) for s in self.specs}
-        b = {s.name: full[s.name][1][: s.out_width(self.p_min, p)] for s in self.specs}
-        return v, b

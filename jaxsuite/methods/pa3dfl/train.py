@@ -1,0 +1,236 @@
+"""Pa3dFL and its baselines as pure functions: ``init(config, setup, rng) -> FLState``, ``train_step(state, batch)
+-> (state, metrics)`` (one communication round), ``evaluate(state, data) -> metrics`` (personalised accuracy).
+
+``batch`` and ``data`` are width groups: {width key ("1_1", "1_2", ...: ``data.group_key``): {"ids" [m], "x" [m, n_max, H, W, C],
+"y" [m, n_max], "count" [m]}} of every client (all clients take part in every round), the clients' local train
+or test sets padded to one shape. The state's static ``setup`` names the algorithm (``KINDS``), the network and
+the clients' widths; a client's sub-model, local training and the server's update are in ``server`` (Pa3dFL,
+pFedHN) and ``width_sliced`` (the others).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx, struct
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.methods.pa3dfl import client, server, width_sliced
+from jaxsuite.methods.pa3dfl.data import group_key, width_of
+from jaxsuite.methods.pa3dfl.decomposition import LayerSpec
+from jaxsuite.methods.pa3dfl.model import DecomposedCNN, HyperNetwork, PlainCNN, cnn_specs, plain_shape
+
+HYPER_KINDS = ("pa3dfl", "pfedhn")
+KINDS = HYPER_KINDS + width_sliced.KINDS
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """The static description of a run (part of the compiled graph)."""
+    kind: str
+    specs: tuple[LayerSpec, ...]
+    p_min: Fraction
+    group_sizes: tuple[tuple[str, int], ...]  # (width key, clients of that width), sorted
+    levels: tuple[Fraction, ...]  # the run's distinct widths (FjORD's ordered-dropout choices)
+    local_steps: int
+    batch_size: int
+    local_lr: float
+    local_momentum: float
+    weight_decay: float
+    clip: float
+    server_lr: float = 0.0
+    server_momentum: float = 0.0
+    server_weight_decay: float = 0.0
+    embed_dim: int = 0
+    hyper_hidden: int = 0
+    client_chunk: int = 0  # clients vmapped together (0: all of a group; see client.over_clients)
+
+    @property
+    def num_clients(self) -> int:
+        return sum(m for _, m in self.group_sizes)
+
+
+@struct.dataclass
+class FLState:
+    step: jax.Array  # rounds done
+    rng: jax.Array
+    server: dict  # hyper kinds: {"hyper", "shared"}; width-sliced: {"global"}; local_only: {}
+    server_opt: object
+    clients: dict  # per width group, stacked over its clients: lg_fedavg's and local_only's own networks
+    setup: Setup = struct.field(pytree_node=False)
+
+
+def trained_widths(kind: str, widths: tuple[Fraction, ...]) -> tuple[Fraction, ...]:
+    """The width each client trains at: its own, or the smallest of all for ``fedavg_smallest``."""
+    return (min(widths),) * len(widths) if kind == "fedavg_smallest" else tuple(widths)
+
+
+def make_setup(cfg, widths: tuple[Fraction, ...], num_classes: int, in_channels: int) -> Setup:
+    """``widths``: every client's capacity (``data.client_widths``)."""
+    if cfg.kind not in KINDS:
+        raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {cfg.kind!r}")
+    specs = cnn_specs(in_channels, tuple(cfg.model.channels), cfg.model.hidden, num_classes, cfg.model.kernel)
+    widths = trained_widths(cfg.kind, widths)
+    levels = tuple(sorted(set(widths)))
+    p_min = min(widths)
+    for s in specs:  # every layer must split into whole groups at every width
+        for p in levels:
+            s.width(p_min, p)
+    sizes = tuple((group_key(p), sum(w == p for w in widths)) for p in levels)
+    h, s_ = cfg.hyper, cfg.server
+    return Setup(cfg.kind, specs, p_min, sizes, levels, cfg.local.steps, cfg.local.batch_size,
+                 cfg.local.lr, cfg.local.momentum, cfg.local.weight_decay, cfg.local.clip, s_.lr, s_.momentum,
+                 s_.weight_decay, h.embed_dim, h.hidden, cfg.clients.chunk)
+
+
+@functools.lru_cache(maxsize=None)
+def local_tx(setup: Setup) -> optax.GradientTransformation:
+    return client.clipped_sgd(setup.local_lr, setup.local_momentum, setup.weight_decay, setup.clip)
+
+
+@functools.lru_cache(maxsize=None)
+def server_tx(setup: Setup) -> optax.GradientTransformation:
+    return client.clipped_sgd(setup.server_lr, setup.server_momentum, setup.server_weight_decay, 50.0)
+
+
+@functools.lru_cache(maxsize=None)
+def client_def(setup: Setup, gk: str):
+    """The graph of a client network of width group ``gk`` (Pa3dFL: decomposed layers; others: plain)."""
+    cls = DecomposedCNN if setup.kind == "pa3dfl" else PlainCNN
+    return nnx.split(nnx.eval_shape(lambda: cls(setup.specs, setup.p_min, width_of(gk), rngs=nnx.Rngs(0))),
+                     nnx.Param)[0]
+
+
+@functools.lru_cache(maxsize=None)
+def hyper_def(setup: Setup):
+    return nnx.split(nnx.eval_shape(lambda: _hyper(setup, jax.random.key(0))), nnx.Param)[0]
+
+
+def _hyper(setup: Setup, key) -> HyperNetwork:
+    if setup.kind == "pa3dfl":
+        shapes = {s.name: s.v_shape(setup.p_min) for s in setup.specs}
+    else:
+        shapes = {s.name: plain_shape(s, setup.p_min, Fraction(1)) for s in setup.specs}
+    return HyperNetwork(setup.specs, shapes, setup.num_clients, setup.embed_dim, setup.hyper_hidden,
+                        attention=setup.kind == "pa3dfl", rngs=nnx.Rngs(key))
+
+
+def _pure(module) -> dict:
+    return nnx.state(module, nnx.Param).to_pure_dict()
+
+
+def init(setup: Setup, rng: jax.Array) -> FLState:
+    """The server's and the clients' initial parameters (all clients start from the same network)."""
+    k_model, k_hyper, k_state = jax.random.split(rng, 3)
+    net = (DecomposedCNN if setup.kind == "pa3dfl" else PlainCNN)(setup.specs, setup.p_min, Fraction(1),
+                                                                  rngs=nnx.Rngs(k_model))
+    full = _pure(net)
+    server_state, opt, clients = {}, None, {}
+    if setup.kind in HYPER_KINDS:
+        hyper = _pure(_hyper(setup, k_hyper))
+        server_state = {"hyper": hyper, "shared": {"u": full["u"]} if setup.kind == "pa3dfl" else {}}
+        opt = server_tx(setup).init(hyper)
+    elif setup.kind != "local_only":
+        server_state = {"global": full}
+    if setup.kind in ("lg_fedavg", "local_only"):
+        for gk, m in setup.group_sizes:
+            idx = width_sliced.channel_indices("heterofl", setup.specs, setup.p_min, width_of(gk), jnp.zeros(()))
+            own = width_sliced.extract(full, idx)
+            clients[gk] = jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), own)
+    return FLState(step=jnp.zeros((), jnp.int32), rng=k_state, server=server_state, server_opt=opt,
+                   clients=clients, setup=setup)
+
+
+def local_updates(state: FLState, batch: dict) -> dict:
+    """{width key: (sent, trained, loss)}: every client of ``batch`` starts from what the server sends it this round
+    (or its own network) and trains locally; stacked per width group."""
+    setup = state.setup
+    key = jax.random.fold_in(state.rng, state.step)
+    if setup.kind in HYPER_KINDS:
+        return server.local_updates(setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"],
+                                    state.server["shared"], batch, key,
+                                    client_defs={gk: client_def(setup, gk) for gk in batch},
+                                    local_tx=local_tx(setup), steps=setup.local_steps, batch_size=setup.batch_size,
+                                    chunk=setup.client_chunk)
+    out = {}
+    for gi, (gk, g) in enumerate(sorted(batch.items())):
+        p = width_of(gk)
+        sent = _sliced_params(state, gk, p)
+        keep_fn = (width_sliced.ordered_dropout(setup.specs, setup.p_min, p, setup.levels)
+                   if setup.kind == "fjord" else None)
+        keys = jax.random.split(jax.random.fold_in(key, gi), g["ids"].shape[0])
+        trained, loss = client.over_clients(lambda prm, d, k: client.local_train(
+            client_def(setup, gk), prm, d, k, local_tx(setup), steps=setup.local_steps,
+            batch_size=setup.batch_size, keep_fn=keep_fn), (sent, {k: g[k] for k in ("x", "y", "count")}, keys),
+            setup.client_chunk)
+        out[gk] = (sent, trained, loss)
+    return out
+
+
+def train_step(state: FLState, batch: dict) -> tuple[FLState, dict]:
+    """One communication round over every client."""
+    setup = state.setup
+    updates = local_updates(state, batch)
+    if setup.kind in HYPER_KINDS:
+        hyper, opt, shared, metrics = server.hyper_update(
+            setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"], state.server_opt,
+            state.server["shared"], batch, updates, server_tx(setup))
+        return state.replace(step=state.step + 1, server={"hyper": hyper, "shared": shared}, server_opt=opt), metrics
+    clients, server_state = dict(state.clients), state.server
+    for gk, (_, trained, _) in updates.items():
+        if gk in clients:  # lg_fedavg, local_only: the clients keep their networks
+            clients[gk] = trained
+    if "global" in state.server:
+        parts = [width_sliced.scatter_sums(state.server["global"], trained, width_sliced.channel_indices(
+            setup.kind, setup.specs, setup.p_min, width_of(gk), state.step)) for gk, (_, trained, _) in updates.items()]
+        layers = (setup.specs[-1].name,) if setup.kind == "lg_fedavg" else None
+        server_state = {"global": width_sliced.average_into(state.server["global"], parts, layers)}
+    metrics = {"train_loss": jnp.mean(jnp.concatenate([loss for _, _, loss in updates.values()]))}
+    return state.replace(step=state.step + 1, server=server_state, clients=clients), metrics
+
+
+def _sliced_params(state: FLState, gk: str, p: Fraction) -> dict:
+    """The stacked networks the clients of group ``gk`` start a round from (or are evaluated with)."""
+    setup = state.setup
+    m = dict(setup.group_sizes)[gk]
+    if setup.kind == "local_only":
+        return state.clients[gk]
+    idx = width_sliced.channel_indices(setup.kind, setup.specs, setup.p_min, p, state.step)
+    sub = width_sliced.extract(state.server["global"], idx)
+    stacked = jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), sub)
+    if setup.kind == "lg_fedavg":  # own layers, the global classifier
+        head = setup.specs[-1].name
+        own = state.clients[gk]
+        return {"w": {**own["w"], head: stacked["w"][head]}, "b": {**own["b"], head: stacked["b"][head]}}
+    return stacked
+
+
+def client_networks(state: FLState, gk: str, ids: jax.Array) -> dict:
+    """The stacked parameters the clients ``ids`` of group ``gk`` are evaluated with."""
+    setup = state.setup
+    if setup.kind in HYPER_KINDS:
+        return server.client_params(setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"],
+                                    state.server["shared"], ids, width_of(gk))
+    return _sliced_params(state, gk, width_of(gk))
+
+
+def evaluate(state: FLState, data: dict) -> dict:
+    """Per-client accuracy on its local test set ``data["test"]``: {"accuracy/<group>": [m]}. The network a client
+    is tested with is the one it holds after the training: what the server sends it next (the generated or
+    sliced network, or its own) after one more local training on ``data["train"]`` when given (the same local
+    update as in a round; the clients' own networks then take that update too)."""
+    tested = {}
+    if "train" in data:
+        tested = {gk: trained for gk, (_, trained, _) in local_updates(state, data["train"]).items()}
+    out = {}
+    for gk, g in sorted(data["test"].items()):
+        params = tested[gk] if tested else client_networks(state, gk, g["ids"])
+        graphdef = client_def(state.setup, gk)
+        out[f"accuracy/{gk}"] = client.over_clients(lambda prm, d: client.accuracy(graphdef, prm, d),
+                                                     (params, {k: g[k] for k in ("x", "y", "count")}),
+                                                     state.setup.client_chunk)
+    return out

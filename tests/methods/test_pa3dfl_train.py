@@ -1,0 +1,122 @@
+"""Pa3dFL's train step and its baselines: the width-sliced sub-models and their per-entry averaging, FedRolex's
+rolling window, the cost counts, one jitted round per algorithm, evaluation, and (slow) every variant through the
+reproduce path with an exact resume."""
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+from ml_collections import ConfigDict
+
+from jaxsuite.core import runner
+from jaxsuite.core.config import load_config
+from jaxsuite.methods.pa3dfl import costs, experiment, train, width_sliced
+from jaxsuite.methods.pa3dfl import data as fl_data
+from jaxsuite.methods.pa3dfl.model import DecomposedCNN, PlainCNN, cnn_specs
+
+P_MIN = Fraction(1, 4)
+SPECS = cnn_specs(1, (4, 8), 8, 10)
+TINY = {"data": {"dataset": "digits", "partition": "dirichlet", "alpha": 0.5, "shards_per_client": 2,
+                 "test_fraction": 0.2, "min_size": 10, "downsample": 1},
+        "clients": {"num_clients": 4, "widths": ("1", "1/2"), "chunk": 1},
+        "model": {"channels": (4, 8), "hidden": 8, "kernel": 3},
+        "local": {"steps": 2, "batch_size": 8, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-5, "clip": 50.0},
+        "server": {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}, "hyper": {"embed_dim": 3, "hidden": 16},
+        "eval": {"local_update": True}, "rounds": 4, "checkpoint_every": 2, "keep_checkpoints": 2, "log_every": 2}
+
+
+def test_fedrolex_window_rolls_by_one_channel_per_round_and_wraps():
+    idx = {r: width_sliced.channel_indices("fedrolex", SPECS, P_MIN, Fraction(1, 2), jnp.asarray(r)) for r in (0, 1, 7)}
+    np.testing.assert_array_equal(idx[0]["conv2"][1], [0, 1, 2, 3])
+    np.testing.assert_array_equal(idx[1]["conv2"][1], [1, 2, 3, 4])
+    np.testing.assert_array_equal(idx[7]["conv2"][1], [7, 0, 1, 2])
+    np.testing.assert_array_equal(idx[7]["fc1"][0], idx[7]["conv2"][1])  # inputs follow the kept outputs
+    np.testing.assert_array_equal(idx[7]["fc2"][1], np.arange(10))  # every class logit is kept
+    heterofl = width_sliced.channel_indices("heterofl", SPECS, P_MIN, Fraction(1, 2), jnp.asarray(7))
+    np.testing.assert_array_equal(heterofl["conv2"][1], [0, 1, 2, 3])
+
+
+def test_every_entry_is_the_average_of_the_clients_that_held_it():
+    net = PlainCNN(SPECS, P_MIN, Fraction(1), rngs=nnx.Rngs(0))
+    full = nnx.state(net, nnx.Param).to_pure_dict()
+
+    @jax.jit
+    def aggregate(full):
+        parts = []
+        for p, value in ((Fraction(1), 1.0), (Fraction(1, 4), 3.0)):
+            idx = width_sliced.channel_indices("heterofl", SPECS, P_MIN, p, jnp.asarray(0))
+            sub = width_sliced.extract(full, idx)
+            trained = jax.tree.map(lambda a: jnp.full((2, *a.shape), value), sub)  # two clients of this width
+            parts.append(width_sliced.scatter_sums(full, trained, idx))
+        return width_sliced.average_into(full, parts), width_sliced.average_into(full, parts, layers=("fc2",))
+
+    new, lg = aggregate(full)
+    w = np.asarray(new["w"]["conv2"])
+    assert np.allclose(w[..., :1, :2], 2.0)  # held by all four clients: (1 + 1 + 3 + 3) / 4
+    assert np.allclose(w[..., 1:, :], 1.0) and np.allclose(w[..., :, 2:], 1.0)  # only the wide clients
+    np.testing.assert_array_equal(lg["w"]["conv1"], full["w"]["conv1"])  # LG-FedAvg averages the classifier only
+
+
+@pytest.mark.parametrize("kind", ["pa3dfl", "heterofl"])
+@pytest.mark.parametrize("p", [Fraction(1), Fraction(1, 2), Fraction(1, 4)], ids=str)
+def test_cost_counts_match_the_client_networks(kind, p):
+    cls = DecomposedCNN if kind == "pa3dfl" else PlainCNN
+    net = nnx.eval_shape(lambda: cls(SPECS, P_MIN, p, rngs=nnx.Rngs(0)))
+    entries = sum(np.prod(a.shape) for a in jax.tree.leaves(nnx.state(net, nnx.Param)))
+    assert costs.params(kind, SPECS, P_MIN, p) == entries
+    assert costs.flops(SPECS, P_MIN, p, 8) < costs.flops(SPECS, P_MIN, Fraction(1), 8) or p == 1
+
+
+@pytest.fixture(scope="module")
+def digits():
+    cfg = ConfigDict(TINY)
+    built = fl_data.build(cfg, 0)
+    return cfg, built
+
+
+@pytest.fixture(scope="module")
+def step():
+    return jax.jit(train.train_step)
+
+
+@pytest.mark.parametrize("kind", ["pa3dfl", "heterofl", "lg_fedavg"])
+def test_one_round_updates_the_server_and_evaluation_reads_every_client(kind, digits, step):
+    cfg, built = digits
+    cfg = ConfigDict({**cfg.to_dict(), "kind": kind})
+    setup = train.make_setup(cfg, built["widths"], built["num_classes"], built["in_channels"])
+    widths = train.trained_widths(kind, built["widths"])
+    groups = jax.device_put(fl_data.width_groups(built, widths, "train"))
+    state = train.init(setup, jax.random.key(0))
+    new, metrics = step(state, groups)
+    assert np.isfinite(float(metrics["train_loss"])) and int(new.step) == 1
+    moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves((state.server, state.clients)),
+                                                   jax.tree.leaves((new.server, new.clients)))]
+    assert any(moved)
+    if kind == "lg_fedavg":  # only the classifier of the global network is shared
+        np.testing.assert_array_equal(new.server["global"]["w"]["conv1"], state.server["global"]["w"]["conv1"])
+    acc = experiment._evaluate_fn()(new, {"test": jax.device_put(fl_data.width_groups(built, widths, "test"))})
+    assert set(acc) == {f"accuracy/{k}" for k, _ in setup.group_sizes}
+    assert all(((0 <= np.asarray(a)) & (np.asarray(a) <= 1)).all() for a in acc.values())
+    assert sum(np.asarray(a).size for a in acc.values()) == 4
+
+
+@pytest.mark.slow
+def test_every_variant_runs_and_a_resumed_run_continues_exactly(tmp_path):
+    config = load_config("pa3dfl", "quick")
+    config.update_from_flattened_dict({k: v for k, v in ConfigDict(TINY).items() if not isinstance(v, ConfigDict)})
+    for group in ("data", "clients", "model", "local", "server", "hyper", "eval"):
+        for k, v in TINY[group].items():
+            config[group][k] = v
+    for variant in experiment.VARIANTS:
+        metrics = runner.run_one("pa3dfl", config, variant, 0, tmp_path / variant)
+        assert 0 <= metrics["mean_local_accuracy"] <= 1, variant
+        assert set(metrics["extra/accuracy_by_capacity"]) == {"1", "1/2"} or variant == "fedavg_smallest"
+    # resume: 2 rounds, then the remaining 2 from the checkpoint, against 4 in one go
+    cfg2 = ConfigDict(config.to_dict())
+    cfg2.rounds = 2
+    runner.run_one("pa3dfl", cfg2, "pa3dfl", 1, tmp_path / "resume", on_config_change="clear")
+    resumed = runner.run_one("pa3dfl", config, "pa3dfl", 1, tmp_path / "resume", on_config_change="clear")
+    straight = runner.run_one("pa3dfl", config, "pa3dfl", 1, tmp_path / "straight")
+    assert resumed["mean_local_accuracy"] == straight["mean_local_accuracy"]
