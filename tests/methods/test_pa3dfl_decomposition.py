@@ -55,20 +55,26 @@ def test_theta_u_does_not_depend_on_the_width_and_the_smallest_client_has_one_gr
 
 
 def test_client_cnn_and_hypernetwork_fit_together():
+    """Shapes only (``eval_shape``): the generated, pruned personal tensors are the client network's at every
+    width, theta_u is not pruned, and the network maps images to class logits."""
     specs = cnn_specs(1, (8, 8), 16, 10)
-    hyper = HyperNetwork(specs, {s.name: s.v_shape(P_MIN) for s in specs}, num_clients=5, embed_dim=6, hidden=12,
-                         attention=True, rngs=nnx.Rngs(0))
-    x = jax.random.uniform(jax.random.key(2), (3, 8, 8, 1))
+    shapes = {s.name: s.v_shape(P_MIN) for s in specs}
+
+    def generated(p):
+        hyper = HyperNetwork(specs, shapes, num_clients=5, embed_dim=6, hidden=12, attention=True, rngs=nnx.Rngs(0))
+        return server.prune_generated("pa3dfl", specs, P_MIN, hyper(jnp.asarray(2)), p)
+
+    x = jax.ShapeDtypeStruct((3, 8, 8, 1), jnp.float32)
     sizes = []
     for p in WIDTHS:
-        net = DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1))
-        mine = server.prune_generated("pa3dfl", specs, P_MIN, hyper(jnp.asarray(2)), p)
-        v, b = mine["v"], mine["b"]
+        net = nnx.eval_shape(lambda: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1)))
+        mine = jax.eval_shape(lambda: generated(p))
         for s in specs:
-            assert v[s.name].shape == net.v[s.name][...].shape and b[s.name].shape == net.b[s.name][...].shape
-            assert net.u[s.name][...].shape == s.u_shape(P_MIN)
-        assert net(x).shape == (3, 10)
-        sizes.append(sum(np.size(a) for a in jax.tree.leaves(nnx.state(net, nnx.Param))))
+            assert mine["v"][s.name].shape == net.v[s.name].shape and mine["b"][s.name].shape == net.b[s.name].shape
+            assert net.u[s.name].shape == s.u_shape(P_MIN)
+        logits = jax.eval_shape(lambda x: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1))(x), x)
+        assert logits.shape == (3, 10)
+        sizes.append(sum(np.prod(a.shape) for a in jax.tree.leaves(nnx.state(net, nnx.Param))))
     assert sizes[0] > sizes[1] > sizes[2]
 
 

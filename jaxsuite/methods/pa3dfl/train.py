@@ -48,6 +48,7 @@ class Setup:
     embed_dim: int = 0
     hyper_hidden: int = 0
     client_chunk: int = 0  # clients vmapped together (0: all of a group; see client.over_clients)
+    server_optimizer: str = "sgd"  # the hyper-network's: "sgd" or "adam"
 
     @property
     def num_clients(self) -> int:
@@ -82,9 +83,11 @@ def make_setup(cfg, widths: tuple[Fraction, ...], num_classes: int, in_channels:
             s.width(p_min, p)
     sizes = tuple((group_key(p), sum(w == p for w in widths)) for p in levels)
     h, s_ = cfg.hyper, cfg.server
+    if s_.optimizer not in ("sgd", "adam"):
+        raise ConfigError(f"config key 'server.optimizer' must be 'sgd' or 'adam', got {s_.optimizer!r}")
     return Setup(cfg.kind, specs, p_min, sizes, levels, cfg.local.steps, cfg.local.batch_size,
                  cfg.local.lr, cfg.local.momentum, cfg.local.weight_decay, cfg.local.clip, s_.lr, s_.momentum,
-                 s_.weight_decay, h.embed_dim, h.hidden, cfg.clients.chunk)
+                 s_.weight_decay, h.embed_dim, h.hidden, cfg.clients.chunk, s_.optimizer)
 
 
 @functools.lru_cache(maxsize=None)
@@ -94,6 +97,10 @@ def local_tx(setup: Setup) -> optax.GradientTransformation:
 
 @functools.lru_cache(maxsize=None)
 def server_tx(setup: Setup) -> optax.GradientTransformation:
+    """The hyper-network's optimizer (pFedHN: SGD with momentum, or Adam), after a gradient-norm clip of 50."""
+    if setup.server_optimizer == "adam":
+        return optax.chain(optax.clip_by_global_norm(50.0), optax.adamw(setup.server_lr,
+                                                                        weight_decay=setup.server_weight_decay))
     return client.clipped_sgd(setup.server_lr, setup.server_momentum, setup.server_weight_decay, 50.0)
 
 
