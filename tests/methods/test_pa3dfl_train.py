@@ -1,6 +1,7 @@
-"""Pa3dFL's train step and its baselines: the width-sliced sub-models and their per-entry averaging, FedRolex's
-rolling window, the cost counts, one jitted round per algorithm, evaluation, and (slow) every variant through the
-reproduce path with an exact resume."""
+"""Pa3dFL's train step and its baselines: the hyper-network's chain-rule step moves every client's generated
+tensors towards what it returned and theta_u becomes the clients' average; nothing moves when clients do not
+train; the width-sliced sub-models and their per-entry averaging, FedRolex's rolling window, the cost counts, one
+jitted round per algorithm, evaluation, and (slow) every variant through the reproduce path with a resume."""
 from fractions import Fraction
 
 import jax
@@ -81,14 +82,57 @@ def step():
     return jax.jit(train.train_step)
 
 
-@pytest.mark.parametrize("kind", ["pa3dfl", "lg_fedavg"])
-def test_one_round_updates_the_server_and_evaluation_reads_every_client(kind, digits, step):
+def _state(digits, kind, **over):
     cfg, built = digits
     cfg = ConfigDict({**cfg.to_dict(), "kind": kind})
+    for dotted, value in over.items():
+        group, key = dotted.split(".")
+        cfg[group][key] = value
     setup = train.make_setup(cfg, built["widths"], built["num_classes"], built["in_channels"])
-    widths = train.trained_widths(kind, built["widths"])
-    groups = jax.device_put(fl_data.width_groups(built, widths, "train"))
-    state = train.init(setup, jax.random.key(0))
+    groups = jax.device_put(fl_data.width_groups(built, train.trained_widths(kind, built["widths"]), "train"))
+    return train.init(setup, jax.random.key(0)), groups
+
+
+def _dot(a, b) -> float:
+    return sum(float(jnp.vdot(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+@pytest.mark.slow  # about 30 s of compilation
+def test_the_hypernetwork_step_moves_generated_tensors_towards_the_returned_ones(digits):
+    state, groups = _state(digits, "pa3dfl", **{"server.optimizer": "sgd", "server.lr": 1e-3,
+                                                "server.momentum": 0.0, "server.weight_decay": 0.0})
+
+    @jax.jit
+    def round_and_after(state, groups):  # one compilation
+        new, _ = train.train_step(state, groups)
+        return train.local_updates(state, groups), new, {gk: train.client_networks(new, gk, g["ids"])
+                                                         for gk, g in groups.items()}
+
+    updates, new, after = round_and_after(state, groups)
+    for gk in groups:
+        sent, trained, _ = updates[gk]
+        moved = after[gk]
+        for part in ("v", "b"):  # first order: <phi step's change of theta_i, theta_i returned - sent> > 0
+            assert _dot(jax.tree.map(jnp.subtract, moved[part], sent[part]),
+                        jax.tree.map(jnp.subtract, trained[part], sent[part])) > 0, (gk, part)
+    mean_u = jax.tree.map(lambda *t: jnp.mean(jnp.concatenate(t), 0), *[tr["u"] for _, tr, _ in updates.values()])
+    for a, b in zip(jax.tree.leaves(new.server["shared"]["u"]), jax.tree.leaves(mean_u)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # theta_u: the plain average over the clients
+
+
+@pytest.mark.slow
+def test_clients_that_do_not_train_leave_the_server_unchanged(digits):
+    state, groups = _state(digits, "pa3dfl", **{"local.lr": 0.0, "server.weight_decay": 0.0})
+    new, metrics = jax.jit(train.train_step)(state, groups)
+    assert float(metrics["hyper_grad_norm"]) < 1e-6  # zero up to XLA's fusion of the two generations
+    for a, b in zip(jax.tree.leaves(new.server), jax.tree.leaves(state.server)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("kind", [pytest.param("pa3dfl", marks=pytest.mark.slow), "lg_fedavg"])
+def test_one_round_updates_the_server_and_evaluation_reads_every_client(kind, digits, step):
+    state, groups = _state(digits, kind)
+    built, widths = digits[1], train.trained_widths(kind, digits[1]["widths"])
     new, metrics = step(state, groups)
     assert np.isfinite(float(metrics["train_loss"])) and int(new.step) == 1
     moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves((state.server, state.clients)),
@@ -97,7 +141,7 @@ def test_one_round_updates_the_server_and_evaluation_reads_every_client(kind, di
     if kind == "lg_fedavg":  # only the classifier of the global network is shared
         np.testing.assert_array_equal(new.server["global"]["w"]["conv1"], state.server["global"]["w"]["conv1"])
     acc = experiment._evaluate_fn()(new, {"test": jax.device_put(fl_data.width_groups(built, widths, "test"))})
-    assert set(acc) == {f"accuracy/{k}" for k, _ in setup.group_sizes}
+    assert set(acc) == {f"accuracy/{k}" for k, _ in state.setup.group_sizes}
     assert all(((0 <= np.asarray(a)) & (np.asarray(a) <= 1)).all() for a in acc.values())
     assert sum(np.asarray(a).size for a in acc.values()) == 4
 

@@ -10,8 +10,8 @@ generation (and pruning) of every client's personal tensors, clipped and applied
 pFedHN: the same round with no general part: the hyper-network (no attention) generates every weight, cut to the
 client's width (the first p fraction of channels, as HeteroFL cuts a global model).
 
-The round's clients come as width groups {width key: {"ids", "x", "y", "count"}} (``data.group_key``), each
-group's local training one ``jax.vmap`` over its clients.
+The round's clients come as width groups {width key: {"ids", "x", "y", "count"}} (``data.group_key``); their
+local training is ``train.local_updates``, the same for every algorithm.
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from jaxsuite.methods.pa3dfl import client
 from jaxsuite.methods.pa3dfl.data import width_of
 from jaxsuite.methods.pa3dfl.decomposition import prune_v
 from jaxsuite.methods.pa3dfl.model import plain_shape
@@ -49,24 +48,10 @@ def personal(kind: str, specs, p_min: Fraction, hyper_def, hyper_params, ids: ja
     return jax.vmap(lambda c: prune_generated(kind, specs, p_min, hyper(c), p))(ids)
 
 
-def local_updates(kind: str, specs, p_min: Fraction, hyper_def, hyper_params, shared: dict, groups: dict,
-                  key: jax.Array, *, client_defs: dict, local_tx: optax.GradientTransformation, steps: int,
-                  batch_size: int, chunk: int = 0) -> dict:
-    """{width key: (sent, trained, loss)}: what every client received and returned, stacked per group."""
-    out = {}
-    for gi, (gk, g) in enumerate(sorted(groups.items())):
-        sent = client_params(kind, specs, p_min, hyper_def, hyper_params, shared, g["ids"], width_of(gk))
-        data = {k: g[k] for k in ("x", "y", "count")}
-        keys = jax.random.split(jax.random.fold_in(key, gi), g["ids"].shape[0])
-        trained, loss = client.over_clients(lambda prm, d, k: client.local_train(
-            client_defs[gk], prm, d, k, local_tx, steps=steps, batch_size=batch_size), (sent, data, keys), chunk)
-        out[gk] = (sent, trained, loss)
-    return out
-
-
 def hyper_update(kind: str, specs, p_min: Fraction, hyper_def, hyper_params, hyper_opt, shared: dict, groups: dict,
                  updates: dict, server_tx: optax.GradientTransformation):
-    """The server's step from the clients' ``updates`` (``local_updates``): (hyper_params, hyper_opt, shared,
+    """The server's step from the clients' ``updates`` = {width key: (sent, trained, loss)} (``train.
+    local_updates``, the clients having started from ``client_params``): (hyper_params, hyper_opt, shared,
     metrics). ``shared``: Pa3dFL's {"u": theta_u} (averaged), pFedHN's {}."""
     count = sum(g["ids"].shape[0] for g in groups.values())
     deltas = {gk: {k: jax.tree.map(jnp.subtract, sent[k], trained[k])

@@ -153,21 +153,14 @@ def init(setup: Setup, rng: jax.Array) -> FLState:
 
 
 def local_updates(state: FLState, batch: dict) -> dict:
-    """{width key: (sent, trained, loss)}: every client of ``batch`` starts from what the server sends it this round
-    (or its own network) and trains locally; stacked per width group."""
+    """{width key: (sent, trained, loss)}: every client of ``batch`` starts from the network the server sends it
+    this round (or its own, ``client_networks``) and trains locally; stacked per width group."""
     setup = state.setup
     key = jax.random.fold_in(state.rng, state.step)
-    if setup.kind in HYPER_KINDS:
-        return server.local_updates(setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"],
-                                    state.server["shared"], batch, key,
-                                    client_defs={gk: client_def(setup, gk) for gk in batch},
-                                    local_tx=local_tx(setup), steps=setup.local_steps, batch_size=setup.batch_size,
-                                    chunk=setup.client_chunk)
     out = {}
     for gi, (gk, g) in enumerate(sorted(batch.items())):
-        p = width_of(gk)
-        sent = _sliced_params(state, gk, p)
-        keep_fn = (width_sliced.ordered_dropout(setup.specs, setup.p_min, p, setup.levels)
+        sent = client_networks(state, gk, g["ids"])
+        keep_fn = (width_sliced.ordered_dropout(setup.specs, setup.p_min, width_of(gk), setup.levels)
                    if setup.kind == "fjord" else None)
         keys = jax.random.split(jax.random.fold_in(key, gi), g["ids"].shape[0])
         trained, loss = client.over_clients(lambda prm, d, k: client.local_train(
@@ -217,7 +210,8 @@ def _sliced_params(state: FLState, gk: str, p: Fraction) -> dict:
 
 
 def client_networks(state: FLState, gk: str, ids: jax.Array) -> dict:
-    """The stacked parameters the clients ``ids`` of group ``gk`` are evaluated with."""
+    """The stacked networks the server sends the clients ``ids`` of group ``gk`` (their own for local training):
+    what a round starts from and what evaluation tests (after one more local update with ``eval.local_update``)."""
     setup = state.setup
     if setup.kind in HYPER_KINDS:
         return server.client_params(setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"],
