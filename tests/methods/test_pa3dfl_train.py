@@ -129,7 +129,7 @@ def test_clients_that_do_not_train_leave_the_server_unchanged(digits):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("pa3dfl", marks=pytest.mark.slow), "lg_fedavg"])
+@pytest.mark.parametrize("kind", [pytest.param("pa3dfl", marks=pytest.mark.slow), "heterofl"])
 def test_one_round_updates_the_server_and_evaluation_reads_every_client(kind, digits, step):
     state, groups = _state(digits, kind)
     built, widths = digits[1], train.trained_widths(kind, digits[1]["widths"])

@@ -278,8 +278,9 @@ def _pretrain_step(cfg, splits, stage):
                                    float(p.joint_temperature), str(p.mil_anchors))
 
 
+@pytest.mark.slow
 def test_stage_one_step_sharded_over_4_devices_equals_the_single_device_step(cfg, splits):
-    """Stage I: MIL-NCE couples every example of the batch, across the devices."""
+    """Stage I: MIL-NCE couples every example of the batch, across the devices (about 25 s warm, more cold)."""
     _check_sharded(cfg, splits, 1)
 
 
