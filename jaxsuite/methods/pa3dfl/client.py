@@ -58,3 +58,8 @@ def over_clients(fn, args: tuple, chunk: int):
     if chunk == 0:
         return jax.vmap(fn)(*args)
     return jax.lax.map(lambda a: fn(*a), args, batch_size=chunk)
+
+
+def for_each(tree, m: int):
+    """``tree`` repeated for ``m`` clients along a new leading axis (what a server sends every client alike)."""
+    return jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), tree)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from jaxsuite.methods.pa3dfl import client
 from jaxsuite.methods.pa3dfl.data import width_of
 from jaxsuite.methods.pa3dfl.decomposition import prune_v
 from jaxsuite.methods.pa3dfl.model import plain_shape
@@ -75,4 +76,4 @@ def client_params(kind: str, specs, p_min: Fraction, hyper_def, hyper_params, sh
     """What the clients ``ids`` of width ``p`` evaluate with: the general part and their generated personal part."""
     mine = personal(kind, specs, p_min, hyper_def, hyper_params, ids, p)
     m = ids.shape[0]
-    return {**jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), shared), **mine}
+    return {**client.for_each(shared, m), **mine}

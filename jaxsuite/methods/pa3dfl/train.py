@@ -147,7 +147,7 @@ def init(setup: Setup, rng: jax.Array) -> FLState:
         for gk, m in setup.group_sizes:
             idx = width_sliced.channel_indices("heterofl", setup.specs, setup.p_min, width_of(gk), jnp.zeros(()))
             own = width_sliced.extract(full, idx)
-            clients[gk] = jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), own)
+            clients[gk] = client.for_each(own, m)
     return FLState(step=jnp.zeros((), jnp.int32), rng=k_state, server=server_state, server_opt=opt,
                    clients=clients, setup=setup)
 
@@ -201,7 +201,7 @@ def _sliced_params(state: FLState, gk: str, p: Fraction) -> dict:
         return state.clients[gk]
     idx = width_sliced.channel_indices(setup.kind, setup.specs, setup.p_min, p, state.step)
     sub = width_sliced.extract(state.server["global"], idx)
-    stacked = jax.tree.map(lambda a: jnp.broadcast_to(a, (m, *a.shape)), sub)
+    stacked = client.for_each(sub, m)
     if setup.kind == "lg_fedavg":  # own layers, the global classifier
         head = setup.specs[-1].name
         own = state.clients[gk]
