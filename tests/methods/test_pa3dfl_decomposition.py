@@ -89,3 +89,14 @@ def test_attention_is_a_distribution_and_a_cold_temperature_picks_the_most_simil
     e = hyper.encoded()
     cold = hyper.attention(jnp.asarray(1))
     np.testing.assert_allclose(cold, jax.nn.one_hot(jnp.argmax(e @ e[1]), 5)[None].repeat(len(specs), 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("k,size", [(3, 7), (5, 6)])
+def test_the_im2col_convolution_and_the_reshape_pool_equal_xla_s(k, size):
+    from jaxsuite.methods.pa3dfl.model import conv_same, max_pool2
+
+    x = jax.random.normal(jax.random.key(0), (2, size, size, 3))
+    w = jax.random.normal(jax.random.key(1), (k, k, 3, 4))
+    want = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_allclose(conv_same(x, w), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(max_pool2(x), nnx.max_pool(x, (2, 2), (2, 2)))

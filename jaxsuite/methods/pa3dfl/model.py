@@ -82,14 +82,34 @@ def plain_shape(spec: LayerSpec, p_min: Fraction, p: Fraction) -> tuple[int, ...
     return (spec.kernel, spec.kernel, s_p, t_p) if spec.kind == "conv" else (s_p, t_p)
 
 
+def conv_same(x: jax.Array, w: jax.Array) -> jax.Array:
+    """A stride-1 "SAME" convolution (NHWC input, HWIO kernel) as one matrix product over k x k shifted copies of
+    the input (im2col). The same numbers as ``lax.conv_general_dilated``; under a ``vmap`` over clients' kernels it
+    is a batched matrix product, where XLA:CPU would run a grouped convolution several times slower."""
+    k = w.shape[0]
+    h, wd = x.shape[1], x.shape[2]
+    pad = (k - 1) // 2
+    xp = jnp.pad(x, ((0, 0), (pad, k - 1 - pad), (pad, k - 1 - pad), (0, 0)))
+    patches = jnp.concatenate([xp[:, i:i + h, j:j + wd, :] for i in range(k) for j in range(k)], axis=-1)
+    return patches @ w.reshape(-1, w.shape[-1])
+
+
+def max_pool2(x: jax.Array) -> jax.Array:
+    """2 x 2 max-pooling, stride 2 (odd trailing rows / columns dropped, as a VALID pool does), as a reshape and a
+    max: its gradient avoids XLA:CPU's slow select-and-scatter."""
+    n, h, w, c = x.shape
+    x = x[:, : h - h % 2, : w - w % 2]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
 def forward(specs: tuple[LayerSpec, ...], weights: dict, x: jax.Array, keep: dict | None = None) -> jax.Array:
     """conv -> ReLU -> max-pool 2 per conv layer, global average pooling, linear -> ReLU, ..., linear logits.
     ``keep`` (FjORD's ordered dropout): per pruned layer, a [T_p] 0/1 mask of the output channels kept."""
     for spec in specs:
         w, b = weights[spec.name]
         if spec.kind == "conv":
-            x = jax.lax.conv_general_dilated(x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-            x = nnx.max_pool(jax.nn.relu(x + b), (2, 2), (2, 2))
+            x = conv_same(x, w)
+            x = max_pool2(jax.nn.relu(x + b))
         else:
             if x.ndim == 4:
                 x = jnp.mean(x, axis=(1, 2))  # global average pooling
