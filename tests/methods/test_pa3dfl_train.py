@@ -21,7 +21,7 @@ P_MIN = Fraction(1, 4)
 SPECS = cnn_specs(1, (4, 8), 8, 10)
 TINY = {"data": {"dataset": "digits", "partition": "dirichlet", "alpha": 0.5, "shards_per_client": 2,
                  "test_fraction": 0.2, "min_size": 10, "downsample": 1},
-        "clients": {"num_clients": 4, "widths": ("1", "1/2"), "chunk": 1},
+        "clients": {"num_clients": 4, "widths": ("1", "1/2"), "chunk": 1, "fraction": 1.0},
         "model": {"channels": (4, 8), "hidden": 8, "kernel": 3},
         "local": {"steps": 2, "batch_size": 8, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-5, "clip": 50.0},
         "server": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}, "hyper": {"embed_dim": 3, "hidden": 16},
@@ -105,7 +105,7 @@ def test_the_hypernetwork_step_moves_generated_tensors_towards_the_returned_ones
     @jax.jit
     def round_and_after(state, groups):  # one compilation
         new, _ = train.train_step(state, groups)
-        return train.local_updates(state, groups), new, {gk: train.client_networks(new, gk, g["ids"])
+        return train.local_updates(state, groups, train.round_keys(state)[1]), new, {gk: train.client_networks(new, gk, g["ids"])
                                                          for gk, g in groups.items()}
 
     updates, new, after = round_and_after(state, groups)
@@ -164,3 +164,38 @@ def test_every_variant_runs_and_a_resumed_run_continues_exactly(tmp_path):
     resumed = runner.run_one("pa3dfl", config, "pa3dfl", 1, tmp_path / "resume", on_config_change="clear")
     straight = runner.run_one("pa3dfl", config, "pa3dfl", 1, tmp_path / "straight")
     assert resumed["mean_local_accuracy"] == straight["mean_local_accuracy"]
+
+
+def test_a_round_trains_only_its_sampled_clients(digits, step):
+    state, groups = _state(digits, "local_only", **{"clients.fraction": 0.5})
+    new, _ = step(state, groups)
+    for gk, m in state.setup.group_sizes:  # one of the two clients of each width group trained
+        assert state.setup.sampled(gk) == 1
+        changed = [not np.allclose(a[i], b[i]) for i in range(m)
+                   for a, b in zip(jax.tree.leaves(state.clients[gk]), jax.tree.leaves(new.clients[gk]))]
+        assert sum(changed) == len(changed) // m, gk
+
+
+@pytest.mark.slow  # two compilations of a vmapped round, about 20 s
+def test_clients_sharded_over_the_mesh_give_the_same_round(digits):
+    """Width groups of 4 clients, vmapped (chunk 0), their client axis on the 4 simulated devices (one client
+    each): the same round as on one device."""
+    from jaxsuite.core.sharding import make_mesh
+
+    cfg, _ = digits
+    cfg = ConfigDict({**cfg.to_dict(), "kind": "lg_fedavg"})
+    cfg.clients.num_clients, cfg.clients.chunk = 8, 0
+    built = fl_data.build(cfg, 0)
+    setup = train.make_setup(cfg, built["widths"], built["num_classes"], built["in_channels"])
+    groups = fl_data.width_groups(built, built["widths"], "train")
+    state = train.init(setup, jax.random.key(0))
+    mesh = make_mesh()
+    sharded_groups, sharded_state = train.shard_clients(groups, mesh), train.place_state(state, mesh)
+    leaf = sharded_groups["1_1"]["x"]
+    assert leaf.sharding.spec[0] == "data" and len(leaf.sharding.device_set) == 4
+    assert jax.tree.leaves(sharded_state.clients)[0].sharding.spec[0] == "data"
+    step = jax.jit(train.train_step)
+    want, _ = step(state, jax.device_put(groups))
+    got, _ = step(sharded_state, sharded_groups)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), (got.server, got.clients),
+                 (want.server, want.clients))

@@ -3,7 +3,8 @@ client's local train / test sets padded into width groups, and the clients' widt
 
 Data sets: ``digits`` (scikit-learn's 1,797 8x8 digits, embedded), ``mnist`` (MNIST's 10k test images from
 $JAXSUITE_DATA/mnist, the only MNIST images in the shared data), ``fashion_mnist`` / ``cifar10`` / ``cifar100``
-(the paper's; from a user's folder, see ``load_images``). Pixels in [0, 1], NHWC.
+(the paper's, train and test pooled before the partition; from the user's $JAXSUITE_DATA: ``jaxsuite.data.mnist.
+load_fashion_mnist``, ``jaxsuite.data.cifar``). Pixels in [0, 1], NHWC.
 
 Widths: ``clients.widths`` lists the capacity levels (strings such as "1/8"); client i gets level i mod L after a
 seeded shuffle, so every level has the same number of clients (the paper's uniform capacity distribution).
@@ -15,19 +16,25 @@ from fractions import Fraction
 import numpy as np
 
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.data import federated
-from jaxsuite.data.mnist import load_mnist
+from jaxsuite.data import cifar, federated
+from jaxsuite.data.cache import data_root
+from jaxsuite.data.mnist import load_fashion_mnist, load_mnist
 from jaxsuite.data.sources import MNIST
 
-DATASETS = ("digits", "mnist")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 def data_status(name: str) -> str:
     if name == "digits":
         return "embedded (scikit-learn)"
-    if name == "mnist":
-        path = MNIST.folder / "t10k-images-idx3-ubyte.gz"
-        return "present" if path.is_file() else f"missing {path.name} in {MNIST.folder}"
+    if name in ("mnist", "fashion_mnist"):
+        folder = MNIST.folder if name == "mnist" else data_root() / "fashion_mnist"
+        splits = ("t10k",) if name == "mnist" else ("train", "t10k")
+        missing = [f"{s}-{k}-idx{d}-ubyte.gz" for s in splits for k, d in (("images", 3), ("labels", 1))
+                   if not (folder / f"{s}-{k}-idx{d}-ubyte.gz").is_file()]
+        return "present" if not missing else f"missing {', '.join(missing)} in {folder}"
+    if name in cifar.LAYOUT:
+        return cifar.status(name)
     raise ConfigError(f"unknown dataset {name!r} for pa3dfl (known: {', '.join(DATASETS)})")
 
 
@@ -39,9 +46,17 @@ def load_images(name: str, downsample: int = 1) -> tuple[np.ndarray, np.ndarray]
 
         d = load_digits()
         x, y = (d.images.astype(np.float32) / 16.0)[..., None], d.target.astype(np.int32)
-    elif name == "mnist":
+    elif name == "mnist":  # the test split only: the shared data has no MNIST training images
         images, labels = load_mnist("test")
         x, y = images.astype(np.float32)[..., None] / 255.0, labels.astype(np.int32)
+    elif name == "fashion_mnist":  # the paper's: train and test pooled, then partitioned over the clients
+        parts = [load_fashion_mnist(s) for s in ("train", "test")]
+        x = np.concatenate([i for i, _ in parts]).astype(np.float32)[..., None] / 255.0
+        y = np.concatenate([lab for _, lab in parts])
+    elif name in cifar.LAYOUT:
+        parts = [cifar.load_cifar(name, s) for s in ("train", "test")]
+        x = np.concatenate([i for i, _ in parts]).astype(np.float32) / 255.0
+        y = np.concatenate([lab for _, lab in parts])
     else:
         raise ConfigError(f"unknown dataset {name!r} for pa3dfl (known: {', '.join(DATASETS)})")
     f = downsample
@@ -99,9 +114,9 @@ def build(cfg, seed: int) -> dict:
 
 def width_groups(built: dict, widths: tuple[Fraction, ...], split: str) -> dict:
     """{width key: {"ids", "x", "y", "count"}}: the clients of each width, their ``split`` set padded to the
-    largest client's."""
+    power of two at or above the largest client's (so that runs of other seeds mostly share one compilation)."""
     parts = built["parts"]
-    n_max = max(len(p[split]) for p in parts)
+    n_max = 1 << (max(len(p[split]) for p in parts) - 1).bit_length()
     groups = {}
     for w in sorted(set(widths)):
         ids = [i for i, wi in enumerate(widths) if wi == w]

@@ -1,6 +1,7 @@
 """How a variant of Pa3dFL is run: partition the data over clients, give each client its width, train
-``rounds`` communication rounds (resumable, ``core.loop.fit``; every client takes part in every round), then
-evaluate every client's personalised network on its local test set.
+``rounds`` communication rounds (resumable, ``core.loop.fit``; ``clients.fraction`` of each width group takes part
+in a round; width groups sharded over the mesh by client), then evaluate every client's personalised network on
+its local test set.
 
 Metrics per run: ``mean_local_accuracy`` (primary: mean over clients), and collected by ``reproduce`` into
 results.json's extra: ``accuracy_by_capacity`` (mean per width), ``bytes_per_round``, ``params_by_capacity``,
@@ -19,7 +20,7 @@ import numpy as np
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import DataMissingError
 from jaxsuite.core.loop import fit
-from jaxsuite.core.sharding import make_mesh, replicate
+from jaxsuite.core.sharding import make_mesh
 from jaxsuite.methods.pa3dfl import costs, train
 from jaxsuite.methods.pa3dfl import data as fl_data
 
@@ -51,7 +52,9 @@ def results_meta(config) -> dict:
 def check_data(config) -> None:
     status = fl_data.data_status(config.data.dataset)
     if status != "present" and not status.startswith("embedded"):
-        raise DataMissingError(f"pa3dfl data set {config.data.dataset!r}: {status}; run `jaxsuite data fetch mnist`")
+        how = ("run `jaxsuite data fetch mnist`" if config.data.dataset == "mnist" else
+               "see jaxsuite/methods/pa3dfl/README.md for where to put it")
+        raise DataMissingError(f"pa3dfl data set {config.data.dataset!r}: {status}; {how}")
 
 
 @functools.lru_cache(maxsize=2)
@@ -96,15 +99,15 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     setup = train.make_setup(cfg, built["widths"], built["num_classes"], built["in_channels"])
     widths = train.trained_widths(cfg.kind, built["widths"])
     mesh = make_mesh()
-    train_groups = replicate(fl_data.width_groups(built, widths, "train"), mesh)
+    train_groups = train.shard_clients(fl_data.width_groups(built, widths, "train"), mesh)
     result = fit(init_fn=lambda: train.init(setup, jax.random.PRNGKey(seed)), train_step=train.train_step,
                  batch_fn=lambda step: train_groups, num_steps=cfg.rounds, workdir=Path(workdir),
                  checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
                  log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, shard_batches=False,
-                 mesh=mesh, jit_init=False)
+                 mesh=mesh, jit_init=False, place_state=train.place_state)
     if result.interrupted:
         return None
-    data = {"test": replicate(fl_data.width_groups(built, widths, "test"), mesh)}
+    data = {"test": train.shard_clients(fl_data.width_groups(built, widths, "test"), mesh)}
     if cfg.eval.local_update:
         data["train"] = train_groups
     per_client = _evaluate_fn()(result.state, data)

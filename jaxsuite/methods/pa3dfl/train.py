@@ -1,11 +1,13 @@
-"""Pa3dFL and its baselines as pure functions: ``init(config, setup, rng) -> FLState``, ``train_step(state, batch)
+"""Pa3dFL and its baselines as pure functions: ``init(setup, rng) -> FLState``, ``train_step(state, batch)
 -> (state, metrics)`` (one communication round), ``evaluate(state, data) -> metrics`` (personalised accuracy).
 
-``batch`` and ``data`` are width groups: {width key ("1_1", "1_2", ...: ``data.group_key``): {"ids" [m], "x" [m, n_max, H, W, C],
-"y" [m, n_max], "count" [m]}} of every client (all clients take part in every round), the clients' local train
-or test sets padded to one shape. The state's static ``setup`` names the algorithm (``KINDS``), the network and
-the clients' widths; a client's sub-model, local training and the server's update are in ``server`` (Pa3dFL,
-pFedHN) and ``width_sliced`` (the others).
+``batch`` and ``data`` are width groups: {width key ("1_1", "1_2", ...: ``data.group_key``): {"ids" [m], "x" [m,
+n_max, H, W, C], "y" [m, n_max], "count" [m]}} of every client of the run, the clients' local train or test sets
+padded to one shape. A round samples ``clients.fraction`` of each width group (``sample_round``), trains them
+locally (``local_updates``: ``client_update`` mapped over a group's clients) and aggregates (``aggregate``); the
+Flower apps (``flower_app``) run the same three pieces across processes. The state's static ``setup`` names the
+algorithm (``KINDS``), the network and the clients' widths; a client's sub-model and the server's update are in
+``server`` (Pa3dFL, pFedHN) and ``width_sliced`` (the others).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxsuite.core.errors import ConfigError
+from jaxsuite.core.sharding import DATA_AXIS
 from jaxsuite.methods.pa3dfl import client, server, width_sliced
 from jaxsuite.methods.pa3dfl.data import group_key, width_of
 from jaxsuite.methods.pa3dfl.decomposition import LayerSpec
@@ -49,10 +53,16 @@ class Setup:
     hyper_hidden: int = 0
     client_chunk: int = 0  # clients vmapped together (0: all of a group; see client.over_clients)
     server_optimizer: str = "sgd"  # the hyper-network's: "sgd" or "adam"
+    fraction: float = 1.0  # of each width group's clients sampled per round
 
     @property
     def num_clients(self) -> int:
         return sum(m for _, m in self.group_sizes)
+
+    def sampled(self, gk: str) -> int:
+        """How many clients of width group ``gk`` take part in a round: round(fraction * m), at least one."""
+        m = dict(self.group_sizes)[gk]
+        return min(m, max(1, round(self.fraction * m)))
 
 
 @struct.dataclass
@@ -83,11 +93,14 @@ def make_setup(cfg, widths: tuple[Fraction, ...], num_classes: int, in_channels:
             s.width(p_min, p)
     sizes = tuple((group_key(p), sum(w == p for w in widths)) for p in levels)
     h, s_ = cfg.hyper, cfg.server
+    if not 0 < cfg.clients.fraction <= 1:
+        raise ConfigError(f"config key 'clients.fraction' must be in (0, 1], got {cfg.clients.fraction!r}")
     if s_.optimizer not in ("sgd", "adam"):
         raise ConfigError(f"config key 'server.optimizer' must be 'sgd' or 'adam', got {s_.optimizer!r}")
     return Setup(cfg.kind, specs, p_min, sizes, levels, cfg.local.steps, cfg.local.batch_size,
                  cfg.local.lr, cfg.local.momentum, cfg.local.weight_decay, cfg.local.clip, s_.lr, s_.momentum,
-                 s_.weight_decay, h.embed_dim, h.hidden, cfg.clients.chunk, s_.optimizer)
+                 s_.weight_decay, h.embed_dim, h.hidden, cfg.clients.chunk, s_.optimizer,
+                 float(cfg.clients.fraction))
 
 
 @functools.lru_cache(maxsize=None)
@@ -152,29 +165,78 @@ def init(setup: Setup, rng: jax.Array) -> FLState:
                    clients=clients, setup=setup)
 
 
-def local_updates(state: FLState, batch: dict) -> dict:
+def shard_clients(tree, mesh):
+    """``tree`` (width groups, every leaf with the group's clients on its leading axis) placed with each group's
+    client axis over the mesh's ``data`` axis where the group divides evenly over the devices, replicated
+    otherwise: a vmapped group (``clients.chunk`` 0) then trains each device's clients on that device."""
+    n = mesh.shape[DATA_AXIS]
+    by_client, replicated = NamedSharding(mesh, P(DATA_AXIS)), NamedSharding(mesh, P())
+    return jax.tree.map(lambda a: jax.device_put(a, by_client if a.shape[0] % n == 0 else replicated), tree)
+
+
+def place_state(state: FLState, mesh) -> FLState:
+    """The server's state replicated, the clients' own networks (LG-FedAvg, local training) sharded by client."""
+    return jax.device_put(state, NamedSharding(mesh, P())).replace(clients=shard_clients(state.clients, mesh))
+
+
+def round_keys(state: FLState) -> tuple[jax.Array, jax.Array]:
+    """(client sampling key, local training key) of the round ``state.step``."""
+    return tuple(jax.random.split(jax.random.fold_in(state.rng, state.step)))
+
+
+def sample_round(setup: Setup, batch: dict, key: jax.Array) -> dict:
+    """The round's clients: ``setup.sampled(gk)`` of each width group drawn without replacement (all of them at
+    ``clients.fraction`` 1), their data gathered and "pos" their positions in the group."""
+    out = {}
+    for gi, (gk, g) in enumerate(sorted(batch.items())):
+        m, s = g["ids"].shape[0], setup.sampled(gk)
+        pos = (jnp.arange(m) if s == m else
+               jnp.sort(jax.random.choice(jax.random.fold_in(key, gi), m, (s,), replace=False)))
+        out[gk] = {**jax.tree.map(lambda a: a[pos], g), "pos": pos}
+    return out
+
+
+def client_keys(key: jax.Array, group_index: int, count: int) -> jax.Array:
+    """The local training keys of the ``count`` clients of the ``group_index``-th width group (sorted keys) in a
+    round with local key ``key``."""
+    return jax.random.split(jax.random.fold_in(key, group_index), count)
+
+
+def client_update(setup: Setup, gk: str):
+    """``(params, data, key) -> (trained, mean loss)``: one client's local training in width group ``gk`` (what a
+    Flower ClientApp runs, and what ``local_updates`` maps over a group's clients)."""
+    keep_fn = (width_sliced.ordered_dropout(setup.specs, setup.p_min, width_of(gk), setup.levels)
+               if setup.kind == "fjord" else None)
+    return lambda prm, d, k: client.local_train(client_def(setup, gk), prm, d, k, local_tx(setup),
+                                                steps=setup.local_steps, batch_size=setup.batch_size, keep_fn=keep_fn)
+
+
+def local_updates(state: FLState, batch: dict, key: jax.Array) -> dict:
     """{width key: (sent, trained, loss)}: every client of ``batch`` starts from the network the server sends it
     this round (or its own, ``client_networks``) and trains locally; stacked per width group."""
     setup = state.setup
-    key = jax.random.fold_in(state.rng, state.step)
     out = {}
     for gi, (gk, g) in enumerate(sorted(batch.items())):
-        sent = client_networks(state, gk, g["ids"])
-        keep_fn = (width_sliced.ordered_dropout(setup.specs, setup.p_min, width_of(gk), setup.levels)
-                   if setup.kind == "fjord" else None)
-        keys = jax.random.split(jax.random.fold_in(key, gi), g["ids"].shape[0])
-        trained, loss = client.over_clients(lambda prm, d, k: client.local_train(
-            client_def(setup, gk), prm, d, k, local_tx(setup), steps=setup.local_steps,
-            batch_size=setup.batch_size, keep_fn=keep_fn), (sent, {k: g[k] for k in ("x", "y", "count")}, keys),
+        sent = client_networks(state, gk, g["ids"], g.get("pos"))
+        trained, loss = client.over_clients(client_update(setup, gk), (
+            sent, {k: g[k] for k in ("x", "y", "count")}, client_keys(key, gi, g["ids"].shape[0])),
             setup.client_chunk)
         out[gk] = (sent, trained, loss)
     return out
 
 
 def train_step(state: FLState, batch: dict) -> tuple[FLState, dict]:
-    """One communication round over every client."""
+    """One communication round: the sampled clients of ``batch`` (every client of the run) train locally, then
+    the server aggregates."""
+    k_sample, k_local = round_keys(state)
+    batch = sample_round(state.setup, batch, k_sample)
+    return aggregate(state, batch, local_updates(state, batch, k_local))
+
+
+def aggregate(state: FLState, batch: dict, updates: dict) -> tuple[FLState, dict]:
+    """The server's side of a round: the new state from the round's clients ``batch`` (``sample_round``) and
+    their ``updates`` (``local_updates``)."""
     setup = state.setup
-    updates = local_updates(state, batch)
     if setup.kind in HYPER_KINDS:
         hyper, opt, shared, metrics = server.hyper_update(
             setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"], state.server_opt,
@@ -182,8 +244,8 @@ def train_step(state: FLState, batch: dict) -> tuple[FLState, dict]:
         return state.replace(step=state.step + 1, server={"hyper": hyper, "shared": shared}, server_opt=opt), metrics
     clients, server_state = dict(state.clients), state.server
     for gk, (_, trained, _) in updates.items():
-        if gk in clients:  # lg_fedavg, local_only: the clients keep their networks
-            clients[gk] = trained
+        if gk in clients:  # lg_fedavg, local_only: the round's clients keep their networks
+            clients[gk] = jax.tree.map(lambda own, t: own.at[batch[gk]["pos"]].set(t), clients[gk], trained)
     if "global" in state.server:
         parts = [width_sliced.scatter_sums(state.server["global"], trained, width_sliced.channel_indices(
             setup.kind, setup.specs, setup.p_min, width_of(gk), state.step)) for gk, (_, trained, _) in updates.items()]
@@ -193,30 +255,32 @@ def train_step(state: FLState, batch: dict) -> tuple[FLState, dict]:
     return state.replace(step=state.step + 1, server=server_state, clients=clients), metrics
 
 
-def _sliced_params(state: FLState, gk: str, p: Fraction) -> dict:
-    """The stacked networks the clients of group ``gk`` start a round from (or are evaluated with)."""
+def _sliced_params(state: FLState, gk: str, p: Fraction, pos: jax.Array) -> dict:
+    """The stacked networks the clients at positions ``pos`` of group ``gk`` start a round from (or are
+    evaluated with)."""
     setup = state.setup
-    m = dict(setup.group_sizes)[gk]
+    m = pos.shape[0]
+    own = jax.tree.map(lambda a: a[pos], state.clients.get(gk, {}))
     if setup.kind == "local_only":
-        return state.clients[gk]
+        return own
     idx = width_sliced.channel_indices(setup.kind, setup.specs, setup.p_min, p, state.step)
     sub = width_sliced.extract(state.server["global"], idx)
     stacked = client.for_each(sub, m)
     if setup.kind == "lg_fedavg":  # own layers, the global classifier
         head = setup.specs[-1].name
-        own = state.clients[gk]
         return {"w": {**own["w"], head: stacked["w"][head]}, "b": {**own["b"], head: stacked["b"][head]}}
     return stacked
 
 
-def client_networks(state: FLState, gk: str, ids: jax.Array) -> dict:
-    """The stacked networks the server sends the clients ``ids`` of group ``gk`` (their own for local training):
-    what a round starts from and what evaluation tests (after one more local update with ``eval.local_update``)."""
+def client_networks(state: FLState, gk: str, ids: jax.Array, pos: jax.Array | None = None) -> dict:
+    """The stacked networks the server sends the clients ``ids`` (at positions ``pos`` of group ``gk``, default
+    all of them) (their own for local training): what a round starts from and what evaluation tests (after one
+    more local update with ``eval.local_update``)."""
     setup = state.setup
     if setup.kind in HYPER_KINDS:
         return server.client_params(setup.kind, setup.specs, setup.p_min, hyper_def(setup), state.server["hyper"],
                                     state.server["shared"], ids, width_of(gk))
-    return _sliced_params(state, gk, width_of(gk))
+    return _sliced_params(state, gk, width_of(gk), jnp.arange(ids.shape[0]) if pos is None else pos)
 
 
 def evaluate(state: FLState, data: dict) -> dict:
@@ -226,7 +290,8 @@ def evaluate(state: FLState, data: dict) -> dict:
     update as in a round; the clients' own networks then take that update too)."""
     tested = {}
     if "train" in data:
-        tested = {gk: trained for gk, (_, trained, _) in local_updates(state, data["train"]).items()}
+        updates = local_updates(state, data["train"], round_keys(state)[1])  # the local training of a next round
+        tested = {gk: trained for gk, (_, trained, _) in updates.items()}
     out = {}
     for gk, g in sorted(data["test"].items()):
         params = tested[gk] if tested else client_networks(state, gk, g["ids"])
