@@ -1,4 +1,5 @@
-"""MNIST from its original IDX gz files in $JAXSUITE_DATA/mnist."""
+"""MNIST from its original IDX gz files in $JAXSUITE_DATA/mnist, Fashion-MNIST (the same format, put by the user
+into $JAXSUITE_DATA/fashion_mnist) likewise."""
 from __future__ import annotations
 
 import gzip
@@ -6,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxsuite.core.errors import UserError
+from jaxsuite.core.errors import DataMissingError, UserError
+from jaxsuite.data.cache import data_root
 from jaxsuite.data.sources import MNIST
+
+FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -32,4 +36,19 @@ def load_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     labels = read_idx(MNIST.path(f"{prefix}-labels-idx1-ubyte.gz")).astype(np.int32)
     if len(images) != len(labels):
         raise UserError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
+    return images, labels
+
+
+def load_fashion_mnist(split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST's (images uint8 [N, 28, 28], labels int32 [N]) from $JAXSUITE_DATA/fashion_mnist."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    paths = [data_root() / "fashion_mnist" / f"{prefix}-{kind}-idx{d}-ubyte.gz" for kind, d in (("images", 3),
+                                                                                                  ("labels", 1))]
+    for p in paths:
+        if not p.is_file():
+            raise DataMissingError(f"data file {p.name} not found in {p.parent}: download it from "
+                                   f"{FASHION_MNIST_URL}{p.name} (Xiao et al. 2017)")
+    images, labels = read_idx(paths[0]), read_idx(paths[1]).astype(np.int32)
+    if len(images) != len(labels):
+        raise UserError(f"Fashion-MNIST {split}: {len(images)} images but {len(labels)} labels")
     return images, labels
