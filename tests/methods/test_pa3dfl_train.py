@@ -174,6 +174,9 @@ def test_a_round_trains_only_its_sampled_clients(digits, step):
         changed = [not np.allclose(a[i], b[i]) for i in range(m)
                    for a, b in zip(jax.tree.leaves(state.clients[gk]), jax.tree.leaves(new.clients[gk]))]
         assert sum(changed) == len(changed) // m, gk
+    everyone = _state(digits, "local_only")[0].setup
+    half = Fraction(1, 2)
+    assert (state.setup.round_widths(), everyone.round_widths()) == ((half, 1), (half, half, 1, 1))
 
 
 @pytest.mark.slow  # two compilations of a vmapped round, about 20 s

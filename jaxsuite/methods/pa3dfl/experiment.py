@@ -73,14 +73,15 @@ def _evaluate_fn():
     return jax.jit(train.evaluate)
 
 
-def summarize(setup: train.Setup, widths, per_client: dict, image_size: int) -> dict:
+def summarize(setup: train.Setup, per_client: dict, image_size: int) -> dict:
     """The run's metrics from the per-group client accuracies of ``train.evaluate``."""
     groups = {k.split("/", 1)[1]: np.asarray(v) for k, v in per_client.items()}
     every = np.concatenate(list(groups.values()))
     levels = {fl_data.group_key(p): p for p in setup.levels}
     out = {"mean_local_accuracy": float(every.mean()),
            "extra/accuracy_by_capacity": {str(levels[k]): float(v.mean()) for k, v in sorted(groups.items())},
-           "extra/bytes_per_round": float(costs.bytes_per_round(setup.kind, setup.specs, setup.p_min, widths)),
+           "extra/bytes_per_round": float(costs.bytes_per_round(setup.kind, setup.specs, setup.p_min,
+                                                                  setup.round_widths())),
            "extra/params_by_capacity": {str(p): costs.params(setup.kind, setup.specs, setup.p_min, p)
                                         for p in setup.levels},
            "extra/flops_by_capacity": {str(p): costs.flops(setup.specs, setup.p_min, p, image_size)
@@ -111,7 +112,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     if cfg.eval.local_update:
         data["train"] = train_groups
     per_client = _evaluate_fn()(result.state, data)
-    return {**summarize(setup, widths, per_client, built["image_size"]), "train_seconds": result.train_seconds}
+    return {**summarize(setup, per_client, built["image_size"]), "train_seconds": result.train_seconds}
 
 
 def data_status() -> dict[str, str]:

@@ -59,6 +59,10 @@ class Setup:
     def num_clients(self) -> int:
         return sum(m for _, m in self.group_sizes)
 
+    def round_widths(self) -> tuple[Fraction, ...]:
+        """The widths of a round's clients (what ``costs.bytes_per_round`` counts)."""
+        return tuple(width_of(gk) for gk, _ in self.group_sizes for _ in range(self.sampled(gk)))
+
     def sampled(self, gk: str) -> int:
         """How many clients of width group ``gk`` take part in a round: round(fraction * m), at least one."""
         m = dict(self.group_sizes)[gk]
