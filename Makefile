@@ -19,10 +19,11 @@ quickstart: venv
 	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/jaxsuite reproduce nddr --preset quick --seeds 0,1,2 --out results
 
-# Installs jaxsuite with its test extra and runs the fast test suite (`-m "not slow"`).
+# Installs jaxsuite with its test extra and runs the fast test suite (`-m "not slow"`) in two processes, a test
+# file to each (XLA compiles on one core: two workers keep both cores busy; module fixtures are built once).
 test: venv
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The ViT weight-import tests with PyTorch and timm (the `vit-import` extra) in their own venv, so that the
 # timm equivalence test runs instead of being skipped. timm needs a torchvision that matches torch: on x86_64,
