@@ -202,3 +202,12 @@ def test_clients_sharded_over_the_mesh_give_the_same_round(digits):
     got, _ = step(sharded_state, sharded_groups)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), (got.server, got.clients),
                  (want.server, want.clients))
+
+
+@pytest.mark.parametrize("dataset,classes,channels", [("cifar10", 10, 3), ("cifar100", 100, 3),
+                                                      ("fashion_mnist", 10, 1)])
+def test_the_paper_preset_splits_every_layer_at_every_width(dataset, classes, channels):
+    cfg = experiment.variant_config(load_config("pa3dfl", "paper", [f"data.dataset={dataset}"]), "pa3dfl")
+    widths = fl_data.client_widths(fl_data.parse_widths(cfg.clients.widths), cfg.clients.num_clients, 0)
+    setup = train.make_setup(cfg, widths, classes, channels)  # raises if a layer does not split into groups
+    assert setup.num_clients == 100 and [setup.sampled(gk) for gk, _ in setup.group_sizes] == [5] * 4
