@@ -11,13 +11,12 @@ evaluation tasks (PEARL's first / last split). Reward: with v = (x_after - x_bef
 """
 from __future__ import annotations
 
-import functools
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+
+from jaxsuite.envs import mjx_model
 
 GOAL_RADIUS = 0.5
 CTRL_COST = 0.05
@@ -38,22 +37,10 @@ def tasks(num_tasks: int = NUM_TRAIN + NUM_EVAL, seed: int = 1337) -> np.ndarray
     return np.random.RandomState(seed).uniform(0.0, 3.0, size=(num_tasks,)).astype(np.float32)
 
 
-def model_path() -> str:
-    import gymnasium.envs.mujoco as gym_mujoco
-
-    return os.path.join(os.path.dirname(gym_mujoco.__file__), "assets", "half_cheetah.xml")
-
-
-@functools.lru_cache(maxsize=1)
 def model():
     """(mujoco.MjModel, mjx.Model, torso body id)."""
-    import mujoco
-    from mujoco import mjx
-
-    m = mujoco.MjModel.from_xml_path(model_path())
-    with jax.ensure_compile_time_eval():  # concrete arrays even when first called inside a jit trace
-        mx = mjx.put_model(m)
-    return m, mx, mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "torso")
+    m, mx = mjx_model.load("half_cheetah.xml")
+    return m, mx, mjx_model.body_id(m, "torso")
 
 
 def _obs(data, torso: int) -> jax.Array:
@@ -61,14 +48,8 @@ def _obs(data, torso: int) -> jax.Array:
 
 
 def reset(key: jax.Array, task: jax.Array) -> tuple[State, jax.Array]:
-    from mujoco import mjx
-
     m, mx, torso = model()
-    k_pos, k_vel = jax.random.split(key)
-    data = mjx.make_data(mx)
-    qpos = jnp.asarray(m.qpos0) + jax.random.uniform(k_pos, (m.nq,), minval=-0.1, maxval=0.1)
-    qvel = 0.1 * jax.random.normal(k_vel, (m.nv,))
-    data = mjx.forward(mx, data.replace(qpos=qpos, qvel=qvel))
+    data = mjx_model.noisy_start(m, mx, key)
     state = State(data=data, goal=jnp.asarray(task, jnp.float32), t=jnp.zeros((), jnp.int32))
     return state, _obs(data, torso)
 
@@ -80,12 +61,10 @@ def sparse_reward(velocity: jax.Array, goal: jax.Array, action: jax.Array) -> ja
 
 def step(state: State, action: jax.Array):
     """(state, obs, reward, done, info): ``FRAME_SKIP`` MJX steps with the clipped action as control."""
-    from mujoco import mjx
-
     m, mx, torso = model()
     action = jnp.clip(action, -1.0, 1.0)
     x_before = state.data.qpos[0]
-    data = jax.lax.fori_loop(0, FRAME_SKIP, lambda _, d: mjx.step(mx, d), state.data.replace(ctrl=action))
+    data = mjx_model.simulate(mx, state.data, action, FRAME_SKIP)
     velocity = (data.qpos[0] - x_before) / (m.opt.timestep * FRAME_SKIP)
     reward = sparse_reward(velocity, state.goal, action)
     state = State(data=data, goal=state.goal, t=state.t + 1)
