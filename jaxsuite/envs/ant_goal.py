@@ -21,21 +21,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxsuite.envs import mjx_model
+from jaxsuite.envs.mjx_model import State
 
 GOAL_RADIUS = 0.8
 FRAME_SKIP = 5
 HORIZON = 32
 NUM_TRAIN, NUM_EVAL = 80, 20
 
-
-@struct.dataclass
-class State:
-    data: object  # mjx.Data
-    goal: jax.Array  # [2]
-    t: jax.Array
 
 
 def tasks(num_tasks: int = NUM_TRAIN + NUM_EVAL, seed: int = 1337) -> np.ndarray:

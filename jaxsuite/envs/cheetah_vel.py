@@ -14,9 +14,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from jaxsuite.envs import mjx_model
+from jaxsuite.envs.mjx_model import State
 
 GOAL_RADIUS = 0.5
 CTRL_COST = 0.05
@@ -24,12 +24,6 @@ FRAME_SKIP = 5
 HORIZON = 64
 NUM_TRAIN, NUM_EVAL = 100, 30
 
-
-@struct.dataclass
-class State:
-    data: object  # mjx.Data
-    goal: jax.Array  # target velocity
-    t: jax.Array
 
 
 def tasks(num_tasks: int = NUM_TRAIN + NUM_EVAL, seed: int = 1337) -> np.ndarray:

@@ -6,6 +6,15 @@ import os
 
 import jax
 import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class State:
+    """An MJX task's state: the simulation, the task (goal velocity or position) and the steps taken."""
+    data: object  # mjx.Data
+    goal: jax.Array
+    t: jax.Array
 
 
 def asset_path(name: str) -> str:
