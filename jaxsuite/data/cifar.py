@@ -1,15 +1,15 @@
 """CIFAR-10 and CIFAR-100 from their official "python version" archives, extracted by the user into
 $JAXSUITE_DATA/cifar10/cifar-10-batches-py/{data_batch_1..5, test_batch} and
 $JAXSUITE_DATA/cifar100/cifar-100-python/{train, test} (pickled dicts: b"data" uint8 [N, 3072] in CHW order,
-b"labels" or b"fine_labels")."""
+b"labels" or b"fine_labels"), read by ``restricted_pickle`` (no code in a pickle runs)."""
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from jaxsuite.core.errors import DataMissingError, UserError
+from jaxsuite.data import restricted_pickle
 from jaxsuite.data.cache import data_root
 
 LAYOUT = {"cifar10": ("cifar-10-batches-py", {"train": [f"data_batch_{i}" for i in range(1, 6)],
@@ -29,11 +29,10 @@ def status(name: str) -> str:
 
 
 def _read(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    d = restricted_pickle.load(path, "CIFAR python-version batch", encoding="bytes")
     try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
         data, labels = np.asarray(d[b"data"], np.uint8), np.asarray(d[label_key], np.int32)
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError) as e:
+    except (KeyError, TypeError, IndexError) as e:
         raise UserError(f"{path} is not a CIFAR python-version batch (a pickled dict with b'data' and "
                         f"{label_key!r}): {e!r}") from e
     if data.ndim != 2 or data.shape[1] != 3072 or len(data) != len(labels):

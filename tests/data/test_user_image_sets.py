@@ -34,6 +34,9 @@ def test_cifar10_batches_become_nhwc_images(tmp_path, monkeypatch):
     (folder / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(UserError, match="test_batch"):
         cifar.load_cifar("cifar10", "test")
+    (folder / "test_batch").write_bytes(pickle.dumps(__import__("os").getcwd))  # names a callable: refused
+    with pytest.raises(UserError, match="refusing to unpickle"):
+        cifar.load_cifar("cifar10", "test")
 
 
 def test_cifar100_uses_the_fine_labels(tmp_path, monkeypatch):

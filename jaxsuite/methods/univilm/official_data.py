@@ -12,7 +12,7 @@
   ``msrvtt_videos_features.pickle``, ``MSRVTT_train.9k.csv`` (training: every caption of each video) and
   ``MSRVTT_JSFUSION_test.csv`` (columns ``video_id``, ``sentence``: one caption per test video).
 
-Pickles are read with an unpickler that admits only numpy arrays and python containers. Clips longer than
+Pickles are read by ``jaxsuite.data.restricted_pickle`` (numpy arrays and python containers only). Clips longer than
 ``max_frames`` keep ``max_frames`` frames sampled uniformly (as the official MSR-VTT loader; the YouCook and
 HowTo100M loaders truncate: a config choice we do not expose).
 """
@@ -20,26 +20,13 @@ from __future__ import annotations
 
 import csv
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from jaxsuite.core.errors import UserError
+from jaxsuite.data import restricted_pickle
 from jaxsuite.methods.univilm.features import load_feature_file
-
-_ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict"), ("collections", "defaultdict")}
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED:
-            raise UserError(f"refusing to unpickle {module}.{name}: UniVL's data pickles hold only numpy arrays, "
-                            "lists and dicts")
-        return super().find_class(module, name)
-
 
 def _file(path: Path, what: str) -> Path:
     if not path.is_file():
@@ -48,13 +35,7 @@ def _file(path: Path, what: str) -> Path:
 
 
 def load_pickle(path: Path, what: str):
-    with open(_file(Path(path), what), "rb") as f:
-        try:
-            return _Unpickler(f, encoding="latin1").load()
-        except UserError as err:
-            raise UserError(f"{path}: {err}") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
-            raise UserError(f"{path} is not a valid {what}: {err}") from None
+    return restricted_pickle.load(path, what)
 
 
 def _csv_rows(path: Path, what: str, columns: tuple[str, ...]) -> list[dict]:
