@@ -63,14 +63,15 @@ def reset(key: jax.Array, task: jax.Array) -> tuple[State, jax.Array]:
 
 
 def sparse_reward(torso_xy: jax.Array, goal: jax.Array, action: jax.Array, contact: jax.Array,
-                  official: bool = True) -> jax.Array:
-    """The sparse reward (see the module docstring); ``contact`` is clip(cfrc_ext, -1, 1)."""
-    d = jnp.sum(jnp.abs(torso_xy - goal), -1)
-    costs = 0.1 * jnp.sum(jnp.square(action), -1) + 0.5e-3 * jnp.sum(jnp.square(contact), (-2, -1))
+                  official: bool = True, xp=jnp) -> jax.Array:
+    """The sparse reward (see the module docstring); ``contact`` is clip(cfrc_ext, -1, 1); ``xp=numpy`` for host
+    arrays (the gymnasium Env)."""
+    d = xp.sum(xp.abs(torso_xy - goal), -1)
+    costs = 0.1 * xp.sum(xp.square(action), -1) + 0.5e-3 * xp.sum(xp.square(contact), (-2, -1))
     if official:
         dense = -d - costs
-        return jnp.where(dense >= -GOAL_RADIUS, dense + 2.0, 0.0) - costs
-    return jnp.where(d <= GOAL_RADIUS, 2.0 - d, 0.0) - costs
+        return xp.where(dense >= -GOAL_RADIUS, dense + 2.0, 0.0) - costs
+    return xp.where(d <= GOAL_RADIUS, 2.0 - d, 0.0) - costs
 
 
 def step(state: State, action: jax.Array, official: bool = True):

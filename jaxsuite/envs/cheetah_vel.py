@@ -48,9 +48,10 @@ def reset(key: jax.Array, task: jax.Array) -> tuple[State, jax.Array]:
     return state, _obs(data, torso)
 
 
-def sparse_reward(velocity: jax.Array, goal: jax.Array, action: jax.Array) -> jax.Array:
-    gap = jnp.abs(velocity - goal)
-    return jnp.where(gap <= GOAL_RADIUS, 2.0 - gap, 0.0) - CTRL_COST * jnp.sum(jnp.square(action), -1)
+def sparse_reward(velocity: jax.Array, goal: jax.Array, action: jax.Array, xp=jnp) -> jax.Array:
+    """``xp=numpy`` for host arrays (the gymnasium Env)."""
+    gap = xp.abs(velocity - goal)
+    return xp.where(gap <= GOAL_RADIUS, 2.0 - gap, 0.0) - CTRL_COST * xp.sum(xp.square(action), -1)
 
 
 def step(state: State, action: jax.Array):

@@ -1,6 +1,6 @@
 """The tasks as gymnasium Envs, for agents outside JAX: ``SparsePointRobotEnv`` (NumPy), ``CheetahVelSparseEnv``
 and ``AntGoalSparseEnv`` (CPU MuJoCo, the same MJCF, frame skip, start noise, observation and reward as the MJX
-tasks). The task (goal) is a constructor argument or ``reset(options={"task": ...})``. Registered with gymnasium
+tasks; the tasks' reward functions run on NumPy here, no device round trip per step). The task (goal) is a constructor argument or ``reset(options={"task": ...})``. Registered with gymnasium
 as ``jaxsuite/SparsePointRobot-v0``, ``jaxsuite/CheetahVelSparse-v0`` and ``jaxsuite/AntGoalSparse-v0`` (episode
 lengths 32, 64, 32 through gymnasium's TimeLimit)."""
 from __future__ import annotations
@@ -40,9 +40,8 @@ class SparsePointRobotEnv(_TaskEnv):
 
     def step(self, action):
         self.pos = (self.pos + np.clip(action, -point_robot.MAX_ACTION, point_robot.MAX_ACTION)).astype(np.float32)
-        d = float(np.linalg.norm(self.pos - self.task))
-        reward = 1.0 - d if d <= point_robot.GOAL_RADIUS else 0.0
-        return self.pos.copy(), reward, False, False, {"dense_reward": -d}
+        reward, dense = point_robot.sparse_reward(self.pos, self.task, xp=np)
+        return self.pos.copy(), float(reward), False, False, {"dense_reward": float(dense)}
 
 
 class _MujocoTaskEnv(_TaskEnv):
@@ -91,7 +90,7 @@ class CheetahVelSparseEnv(_MujocoTaskEnv):
         x_before = self.data.qpos[0]
         self._simulate(action)
         velocity = (self.data.qpos[0] - x_before) / (self.model.opt.timestep * self.frame_skip)
-        reward = float(cheetah_vel.sparse_reward(np.float32(velocity), self.task, np.clip(action, -1.0, 1.0)))
+        reward = float(cheetah_vel.sparse_reward(velocity, self.task, np.clip(action, -1.0, 1.0), xp=np))
         return self._obs(), reward, False, False, {"velocity": velocity}
 
 
@@ -118,7 +117,7 @@ class AntGoalSparseEnv(_MujocoTaskEnv):
         self._simulate(action)
         xy = self.data.xpos[self.torso, :2].copy()
         reward = float(ant_goal.sparse_reward(xy, self.task, np.clip(action, -1.0, 1.0), self._contact(),
-                                              self.official))
+                                              self.official, xp=np))
         return self._obs(), reward, False, False, {"torso_xy": xy}
 
 

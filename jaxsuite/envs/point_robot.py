@@ -52,10 +52,10 @@ def reset(key: jax.Array, task: jax.Array) -> tuple[State, jax.Array]:
     return state, state.pos
 
 
-def sparse_reward(pos: jax.Array, goal: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(sparse reward, dense reward -d)."""
-    dense = -jnp.linalg.norm(pos - goal, axis=-1)
-    return jnp.where(dense >= -GOAL_RADIUS, 1.0 + dense, 0.0), dense
+def sparse_reward(pos: jax.Array, goal: jax.Array, xp=jnp) -> tuple[jax.Array, jax.Array]:
+    """(sparse reward, dense reward -d); ``xp=numpy`` for host arrays (the gymnasium Env)."""
+    dense = -xp.linalg.norm(pos - goal, axis=-1)
+    return xp.where(dense >= -GOAL_RADIUS, 1.0 + dense, 0.0), dense
 
 
 def step(state: State, action: jax.Array):
