@@ -1,6 +1,7 @@
 """Pure-JAX meta-RL tasks with a functional ``reset(key, task) -> (state, obs)`` / ``step(state, action) ->
 (state, obs, reward, done, info)`` API, vmappable over environments and tasks and jittable over whole episodes
-(``point_robot.rollout``). Work in progress for issue 8 (MetaCURE): ``point_robot`` (sparse_point_robot) and
-``cheetah_vel`` (cheetah_vel_sparse) and ``ant_goal`` (ant_goal_sparse) on MJX (``mjx_model``: shared loading and
-start) are in, and as gymnasium Envs (``gym_wrappers``: NumPy and CPU MuJoCo); walker_rand_params, the
-Meta-World adapter and the throughput benchmark are not yet."""
+(``point_robot.rollout``): ``point_robot`` (sparse_point_robot), and on MJX (``mjx_model``: shared loading and
+start) ``cheetah_vel`` (cheetah_vel_sparse) and ``ant_goal`` (ant_goal_sparse); ``specs.get(name)`` describes each
+for an agent (sizes, action scale, horizon, the official task lists). ``gym_wrappers`` exposes them as gymnasium
+Envs (NumPy and CPU MuJoCo). Not yet here (issue 8): walker_rand_params, the Meta-World adapter and the
+throughput benchmark."""

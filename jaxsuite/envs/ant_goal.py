@@ -84,4 +84,5 @@ def step(state: State, action: jax.Array, official: bool = True):
     xy = data.xpos[torso, :2]
     reward = sparse_reward(xy, state.goal, action, _contact(data), official)
     state = State(data=data, goal=state.goal, t=state.t + 1)
-    return state, _obs(data), reward, state.t >= HORIZON, {"torso_xy": xy}
+    info = {"torso_xy": xy, "success": jnp.sum(jnp.abs(xy - state.goal)) <= GOAL_RADIUS}
+    return state, _obs(data), reward, state.t >= HORIZON, info

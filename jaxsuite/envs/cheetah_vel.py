@@ -63,4 +63,5 @@ def step(state: State, action: jax.Array):
     velocity = (data.qpos[0] - x_before) / (m.opt.timestep * FRAME_SKIP)
     reward = sparse_reward(velocity, state.goal, action)
     state = State(data=data, goal=state.goal, t=state.t + 1)
-    return state, _obs(data, torso), reward, state.t >= HORIZON, {"velocity": velocity}
+    info = {"velocity": velocity, "success": jnp.abs(velocity - state.goal) <= GOAL_RADIUS}
+    return state, _obs(data, torso), reward, state.t >= HORIZON, info

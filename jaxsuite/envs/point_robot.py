@@ -6,7 +6,8 @@ the policy's [-1, 1] to the action box); the observation is its position. A task
 semicircle: the official code takes ``n_tasks`` angles ``linspace(0, pi)`` and shuffles them with NumPy's
 global RNG seeded 1337, and the first 40 are the training tasks, the last 20 the evaluation tasks (PEARL's
 split of 60). The sparse reward is 1 - d when the distance d to the goal is at most the goal radius 0.3, else 0
-(the official ``sparsify_rewards`` keeps -d inside the radius and adds 1); the dense reward -d is in ``info``.
+(the official ``sparsify_rewards`` keeps -d inside the radius and adds 1); the dense reward -d and ``success``
+(d <= 0.3) are in ``info``.
 Episodes last 32 steps (the config's ``max_path_length``); nothing ends an episode earlier.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ def step(state: State, action: jax.Array):
     pos = state.pos + jnp.clip(action, -MAX_ACTION, MAX_ACTION)
     reward, dense = sparse_reward(pos, state.goal)
     state = State(pos=pos, goal=state.goal, t=state.t + 1)
-    return state, pos, reward, state.t >= HORIZON, {"dense_reward": dense}
+    return state, pos, reward, state.t >= HORIZON, {"dense_reward": dense, "success": dense >= -GOAL_RADIUS}
 
 
 def rollout(policy, key: jax.Array, task: jax.Array, horizon: int = HORIZON):
