@@ -16,6 +16,7 @@ from jaxsuite.core.errors import ConfigError
 METHODS: dict[str, str] = {
     "advkd": "jaxsuite.methods.advkd.experiment",
     "exgrg": "jaxsuite.methods.exgrg.experiment",
+    "metacure": "jaxsuite.methods.metacure.experiment",
     "mim_refiner": "jaxsuite.methods.mim_refiner.experiment",
     "nddr": "jaxsuite.methods.nddr.experiment",
     "pa3dfl": "jaxsuite.methods.pa3dfl.experiment",

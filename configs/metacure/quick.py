@@ -1,0 +1,37 @@
+"""MetaCURE quick preset: sparse_point_robot (40 training / 20 held-out goals on the unit semicircle, horizon 32),
+3 exploration episodes then the exploiter's, every variant x 3 seeds, sized for 2 CPU cores. The official point
+robot settings (configs/metacure/paper.py) differ in scale only: 3x300 networks, SNAIL encoder, thousands of
+iterations; here 2x64 networks, a GRU encoder (one scan per context; SNAIL's 14 causal conv blocks cost 3x more
+per step on CPU) and ``iterations`` x ``train.grad_steps`` gradient steps."""
+from ml_collections import ConfigDict
+
+VARIANTS = ("metacure", "metacure_lambda0", "pearl", "random_explorer")
+
+
+def get_config() -> ConfigDict:
+    c = ConfigDict()
+    c.env = ConfigDict({"name": "sparse_point_robot"})
+    # exploration before the exploiter's episode (official meta_episode_len: 3 point/ant/walker, 1 cheetah)
+    c.explore = ConfigDict({"mode": "explorer", "episodes": 3})
+    # latent 5 (official, point robot); hidden: the SAC/predictor MLPs (official 3x300)
+    # snail: (filters, key size, value size, TC + attention stages) of the SNAIL encoder, official (16, 32, 32, 2)
+    c.model = ConfigDict({"encoder": "min_gru", "latent": 5, "hidden": (64, 64), "encoder_hidden": 64,
+                          "snail": (16, 32, 32, 2)})
+    c.intrinsic = ConfigDict({"weight": 0.2, "dynamics": False})  # lambda; the next-state term of r_int
+    # official point robot: reward_scale 100, discount 0.9, kl_lambda 1e-3, tau 0.005, prediction_reward_scale 10
+    # (the predictors' loss weight), Adam 3e-4 (here 1e-3: a few thousand gradient steps instead of millions)
+    c.train = ConfigDict({"lr": 1e-3, "reward_scale": 100.0, "discount": 0.9, "tau": 0.005, "kl_lambda": 1e-3,
+                          "prediction_scale": 10.0, "meta_batch": 8, "grad_meta_batch": 8, "batch_size": 64,
+                          "grad_steps": 30})
+    c.buffer = ConfigDict({"contexts": 40, "exploit_episodes": 40})  # per task, in episodes
+    c.iterations = 180
+    c.eval = ConfigDict({"rollouts": 4})  # meta-test rollouts per held-out task
+    # per-env settings applied over these when env.name matches (the paper preset has one per task)
+    c.overlays = ConfigDict({})
+    c.checkpoint_every = 40
+    c.keep_checkpoints = 2
+    c.log_every = 10
+    c.variant = "metacure"
+    c.variants = VARIANTS
+    c.seeds = (0, 1, 2)
+    return c
