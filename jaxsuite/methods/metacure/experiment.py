@@ -7,6 +7,7 @@ that enter the goal region), ``eval_return`` (their mean return) and ``explore_s
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jax
@@ -68,15 +69,21 @@ def task_batches(num_tasks: int, meta_batch: int, seed: int):
     return batch_fn
 
 
+# jitted once per process: the seeds of a variant share their compilations (the key is an argument, not a constant)
+_init = jax.jit(train.init, static_argnums=0)
+_evaluate = jax.jit(train.evaluate, static_argnames="rollouts")
+
+
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
         progress: bool = True) -> dict | None:
     """Meta-train ``variant`` with ``seed`` in ``workdir`` (resuming); its meta-test metrics, or None if stopped."""
     cfg = variant_config(config, variant)
     setup = train.make_setup(cfg)
     eval_tasks = jnp.asarray(setup.spec.eval_tasks)
-    evaluate = jax.jit(lambda state: train.evaluate(state, jax.random.PRNGKey(seed + 10_000), tasks=eval_tasks,
-                                                    rollouts=cfg.eval.rollouts))
-    result = fit(init_fn=lambda: train.init(setup, jax.random.PRNGKey(seed)), train_step=train.train_step,
+    evaluate = functools.partial(_evaluate, key=jax.random.PRNGKey(seed + 10_000), tasks=eval_tasks,
+                                 rollouts=cfg.eval.rollouts)
+    result = fit(init_fn=lambda: _init(setup, jax.random.PRNGKey(seed)), jit_init=False,
+                 train_step=train.train_step,
                  batch_fn=task_batches(len(setup.spec.train_tasks), cfg.train.meta_batch, seed),
                  num_steps=cfg.iterations, workdir=Path(workdir), evaluate_fn=evaluate,
                  checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
