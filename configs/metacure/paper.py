@@ -20,7 +20,7 @@ def get_config():
     c.model.update({"encoder": "snail", "latent": 5, "hidden": (300, 300, 300), "encoder_hidden": 64,
                     "snail": (16, 32, 32, 2)})
     c.train.update({"lr": 3e-4, "reward_scale": 100.0, "discount": 0.9, "tau": 0.005, "kl_lambda": 1e-3,
-                    "prediction_scale": 10.0, "meta_batch": 10, "grad_meta_batch": 10, "batch_size": 64,
+                    "prediction_scale": 10.0, "meta_batch": 10, "grad_meta_batch": 16, "batch_size": 64,
                     "grad_steps": 1000})
     c.intrinsic.update({"weight": 0.2, "dynamics": False})
     c.explore.episodes = 3
@@ -29,17 +29,22 @@ def get_config():
     c.eval.rollouts = 5
     c.checkpoint_every = 50
     c.log_every = 10
-    # official grad meta-batch is default_config_exp's 16 for every task; ours is capped by the tasks collected
-    # per iteration (the first iteration has data for those only), hence num_tasks_sample for both
+    # train.meta_batch is the official num_tasks_sample (default 5, point robot 10); grad_meta_batch the official
+    # meta_batch (default_config_exp 16, walker 10; drawn with replacement among the tasks with data)
     c.overlays = {
         "cheetah_vel_sparse": {"model": {"latent": 2}, "explore": {"episodes": 1},
                                "train": {"reward_scale": 10.0, "discount": 0.99, "kl_lambda": 1e-3,
-                                         "prediction_scale": 1.0, "meta_batch": 5, "grad_meta_batch": 5},
+                                         "prediction_scale": 1.0, "meta_batch": 5, "grad_meta_batch": 16},
                                "iterations": 5000},
         "ant_goal_sparse": {"model": {"latent": 2}, "explore": {"episodes": 3},
                             "train": {"reward_scale": 1.0, "discount": 0.99, "kl_lambda": 0.1, "batch_size": 96,
-                                      "prediction_scale": 1.0, "meta_batch": 5, "grad_meta_batch": 5},
+                                      "prediction_scale": 1.0, "meta_batch": 5, "grad_meta_batch": 16},
                             "intrinsic": {"weight": 0.1}, "iterations": 5000},
+        # dynamics vary across tasks: the next-state term of r_int on (consider_dynamics 1)
+        "walker_rand_params": {"model": {"latent": 4}, "explore": {"episodes": 3},
+                               "train": {"reward_scale": 10.0, "discount": 0.99, "kl_lambda": 1e-3,
+                                         "prediction_scale": 1.0, "meta_batch": 5, "grad_meta_batch": 10},
+                               "intrinsic": {"weight": 0.2, "dynamics": True}, "iterations": 5000},
     }
     c.lock()
     return c

@@ -1,15 +1,17 @@
-"""The tasks as gymnasium Envs, for agents outside JAX: ``SparsePointRobotEnv`` (NumPy), ``CheetahVelSparseEnv``
-and ``AntGoalSparseEnv`` (CPU MuJoCo, the same MJCF, frame skip, start noise, observation and reward as the MJX
-tasks; the tasks' reward functions run on NumPy here, no device round trip per step). The task (goal) is a constructor argument or ``reset(options={"task": ...})``. Registered with gymnasium
-as ``jaxsuite/SparsePointRobot-v0``, ``jaxsuite/CheetahVelSparse-v0`` and ``jaxsuite/AntGoalSparse-v0`` (episode
-lengths 32, 64, 32 through gymnasium's TimeLimit)."""
+"""The tasks as gymnasium Envs, for agents outside JAX: ``SparsePointRobotEnv`` (NumPy), ``CheetahVelSparseEnv``,
+``AntGoalSparseEnv`` and ``WalkerRandParamsEnv`` (CPU MuJoCo, the same MJCF, frame skip, start noise, observation
+and reward as the MJX tasks; the tasks' reward functions run on NumPy here, no device round trip per step). The
+task is a constructor argument or ``reset(options={"task": ...})``; ``info["success"]`` as in the JAX tasks.
+Registered with gymnasium as ``jaxsuite/SparsePointRobot-v0``, ``jaxsuite/CheetahVelSparse-v0``,
+``jaxsuite/AntGoalSparse-v0`` and ``jaxsuite/WalkerRandParams-v0`` (episode lengths 32, 64, 32, 64 through
+gymnasium's TimeLimit)."""
 from __future__ import annotations
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from jaxsuite.envs import ant_goal, cheetah_vel, mjx_model, point_robot
+from jaxsuite.envs import ant_goal, cheetah_vel, mjx_model, point_robot, walker_params
 
 
 class _TaskEnv(gymnasium.Env):
@@ -41,7 +43,8 @@ class SparsePointRobotEnv(_TaskEnv):
     def step(self, action):
         self.pos = (self.pos + np.clip(action, -point_robot.MAX_ACTION, point_robot.MAX_ACTION)).astype(np.float32)
         reward, dense = point_robot.sparse_reward(self.pos, self.task, xp=np)
-        return self.pos.copy(), float(reward), False, False, {"dense_reward": float(dense)}
+        info = {"dense_reward": float(dense), "success": bool(dense >= -point_robot.GOAL_RADIUS)}
+        return self.pos.copy(), float(reward), False, False, info
 
 
 class _MujocoTaskEnv(_TaskEnv):
@@ -91,7 +94,8 @@ class CheetahVelSparseEnv(_MujocoTaskEnv):
         self._simulate(action)
         velocity = (self.data.qpos[0] - x_before) / (self.model.opt.timestep * self.frame_skip)
         reward = float(cheetah_vel.sparse_reward(velocity, self.task, np.clip(action, -1.0, 1.0), xp=np))
-        return self._obs(), reward, False, False, {"velocity": velocity}
+        success = abs(velocity - self.task) <= cheetah_vel.GOAL_RADIUS
+        return self._obs(), reward, False, False, {"velocity": velocity, "success": bool(success)}
 
 
 class AntGoalSparseEnv(_MujocoTaskEnv):
@@ -118,11 +122,59 @@ class AntGoalSparseEnv(_MujocoTaskEnv):
         xy = self.data.xpos[self.torso, :2].copy()
         reward = float(ant_goal.sparse_reward(xy, self.task, np.clip(action, -1.0, 1.0), self._contact(),
                                               self.official, xp=np))
-        return self._obs(), reward, False, False, {"torso_xy": xy}
+        success = np.sum(np.abs(xy - self.task)) <= ant_goal.GOAL_RADIUS
+        return self._obs(), reward, False, False, {"torso_xy": xy, "success": bool(success)}
+
+
+class WalkerRandParamsEnv(_MujocoTaskEnv):
+    """The task is {field: array} of model parameters (``walker_params.tasks()`` rows); default: the unchanged
+    model. ``reset(options={"task": ...})`` writes them into the MjModel, as rand_param_envs' ``set_task``."""
+    asset = "walker2d.xml"
+    frame_skip = walker_params.FRAME_SKIP
+
+    def __init__(self, task=None):
+        super().__init__(np.zeros(0), 17)
+        self.init_params = {k: getattr(self.model, k).copy() for k in walker_params.RAND_PARAMS}
+        self._apply(task if task is not None else self.init_params)
+
+    def _apply(self, task):
+        for field, init in self.init_params.items():
+            value = np.asarray(task[field], np.float64)
+            if value.shape != init.shape:
+                raise ValueError(f"task field {field!r} must have shape {init.shape}, got {value.shape}")
+            getattr(self.model, field)[:] = value
+        self.task = {k: np.asarray(task[k]) for k in self.init_params}
+
+    def _set_task(self, options):
+        if options and "task" in options:
+            self._apply(options["task"])
+
+    def reset(self, *, seed=None, options=None):
+        import mujoco
+
+        gymnasium.Env.reset(self, seed=seed)
+        self._set_task(options)
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = self.model.qpos0 + self.np_random.uniform(-0.005, 0.005, self.model.nq)
+        self.data.qvel[:] = self.np_random.uniform(-0.005, 0.005, self.model.nv)
+        mujoco.mj_forward(self.model, self.data)
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.concatenate([self.data.qpos[1:], np.clip(self.data.qvel, -10.0, 10.0)])
+
+    def step(self, action):
+        x_before = self.data.qpos[0]
+        self._simulate(action)
+        velocity = (self.data.qpos[0] - x_before) / (self.model.opt.timestep * self.frame_skip)
+        reward = float(walker_params.sparse_reward(velocity, np.clip(action, -1.0, 1.0), xp=np))
+        success = abs(velocity - walker_params.TARGET_VELOCITY) <= walker_params.GOAL_RADIUS
+        return self._obs(), reward, False, False, {"velocity": velocity, "success": bool(success)}
 
 
 for _id, _cls, _steps in (("SparsePointRobot-v0", SparsePointRobotEnv, point_robot.HORIZON),
                           ("CheetahVelSparse-v0", CheetahVelSparseEnv, cheetah_vel.HORIZON),
-                          ("AntGoalSparse-v0", AntGoalSparseEnv, ant_goal.HORIZON)):
+                          ("AntGoalSparse-v0", AntGoalSparseEnv, ant_goal.HORIZON),
+                          ("WalkerRandParams-v0", WalkerRandParamsEnv, walker_params.HORIZON)):
     if f"jaxsuite/{_id}" not in gymnasium.registry:
         gymnasium.register(f"jaxsuite/{_id}", entry_point=_cls, max_episode_steps=_steps)

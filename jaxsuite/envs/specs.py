@@ -8,9 +8,10 @@ training / evaluation task lists.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import functools
+from typing import Any, Callable
 
-import numpy as np
+import jax
 
 from jaxsuite.core.errors import ConfigError
 
@@ -24,8 +25,12 @@ class EnvSpec:
     act_dim: int
     action_scale: float
     horizon: int
-    train_tasks: np.ndarray  # [num_train, ...]
-    eval_tasks: np.ndarray  # [num_eval, ...]
+    train_tasks: Any  # [num_train, ...]: an array, or a dict of arrays (walker_rand_params' model parameters)
+    eval_tasks: Any  # [num_eval, ...], the same structure
+
+    @property
+    def num_train(self) -> int:
+        return len(jax.tree.leaves(self.train_tasks)[0])
 
 
 def _point_robot() -> EnvSpec:
@@ -51,14 +56,29 @@ def _ant_goal() -> EnvSpec:
                    t[len(t) - e.NUM_EVAL:])
 
 
+def _walker_params() -> EnvSpec:
+    from jaxsuite.envs import walker_params as e
+
+    t = e.tasks()
+    pick = lambda sl: {k: v[sl] for k, v in t.items()}  # noqa: E731
+    return EnvSpec("walker_rand_params", e.reset, e.step, 17, 6, 1.0, e.HORIZON, pick(slice(0, e.NUM_TRAIN)),
+                   pick(slice(e.NUM_TRAIN, e.NUM_TRAIN + e.NUM_EVAL)))
+
+
 ENVS: dict[str, Callable[[], EnvSpec]] = {
     "sparse_point_robot": _point_robot,
     "cheetah_vel_sparse": _cheetah_vel,
     "ant_goal_sparse": _ant_goal,
+    "walker_rand_params": _walker_params,
 }
 
 
 def get(name: str) -> EnvSpec:
     if name not in ENVS:
         raise ConfigError(f"env.name {name!r} is not a task here (expected one of {', '.join(ENVS)})")
+    return _get(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _get(name: str) -> EnvSpec:
     return ENVS[name]()

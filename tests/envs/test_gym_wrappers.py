@@ -11,7 +11,7 @@ from jaxsuite.envs import gym_wrappers, point_robot
 
 
 @pytest.mark.parametrize("env_id", ["jaxsuite/SparsePointRobot-v0", "jaxsuite/CheetahVelSparse-v0",
-                                    "jaxsuite/AntGoalSparse-v0"])
+                                    "jaxsuite/AntGoalSparse-v0", "jaxsuite/WalkerRandParams-v0"])
 def test_envs_pass_gymnasiums_checker_and_run_an_episode(env_id):
     env = gymnasium.make(env_id)
     check_env(env.unwrapped, skip_render_check=True)

@@ -168,3 +168,12 @@ def test_resume_continues_exactly(tmp_path):
 def test_every_variant_runs_end_to_end(variant, tmp_path):
     metrics = run_one("metacure", tiny(), variant, 0, tmp_path, progress=False)
     assert 0.0 <= metrics["eval_success"] <= 1.0 and np.isfinite(metrics["eval_return"])
+
+
+@pytest.mark.slow
+def test_runs_on_an_mjx_task_whose_tasks_are_model_parameters(tmp_path):
+    """walker_rand_params: tasks are dicts of model parameters, the dynamics term of r_int is on (slow: MJX
+    compiles for minutes on CPU)."""
+    cfg = tiny("env.name='walker_rand_params'", "intrinsic.dynamics=True", "iterations=1", "explore.episodes=1")
+    metrics = run_one("metacure", cfg, "metacure", 0, tmp_path, progress=False)
+    assert 0.0 <= metrics["eval_success"] <= 1.0 and np.isfinite(metrics["eval_return"])

@@ -79,12 +79,12 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     """Meta-train ``variant`` with ``seed`` in ``workdir`` (resuming); its meta-test metrics, or None if stopped."""
     cfg = variant_config(config, variant)
     setup = train.make_setup(cfg)
-    eval_tasks = jnp.asarray(setup.spec.eval_tasks)
+    eval_tasks = jax.tree.map(jnp.asarray, setup.spec.eval_tasks)
     evaluate = functools.partial(_evaluate, key=jax.random.PRNGKey(seed + 10_000), tasks=eval_tasks,
                                  rollouts=cfg.eval.rollouts)
     result = fit(init_fn=lambda: _init(setup, jax.random.PRNGKey(seed)), jit_init=False,
                  train_step=train.train_step,
-                 batch_fn=task_batches(len(setup.spec.train_tasks), cfg.train.meta_batch, seed),
+                 batch_fn=task_batches(setup.spec.num_train, cfg.train.meta_batch, seed),
                  num_steps=cfg.iterations, workdir=Path(workdir), evaluate_fn=evaluate,
                  checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
                  log_every=cfg.log_every, desc=f"{variant} s{seed}", progress=progress, mesh=make_mesh())

@@ -74,8 +74,8 @@ def make_setup(cfg) -> Setup:
                   prediction_scale=cfg.train.prediction_scale, grad_steps=cfg.train.grad_steps,
                   grad_meta_batch=cfg.train.grad_meta_batch, batch_size=cfg.train.batch_size,
                   context_capacity=cfg.buffer.contexts, exploit_capacity=cfg.buffer.exploit_episodes)
-    if cfg.train.meta_batch > len(setup.spec.train_tasks):
-        raise ConfigError(f"train.meta_batch ({cfg.train.meta_batch}) exceeds the {len(setup.spec.train_tasks)} "
+    if cfg.train.meta_batch > setup.spec.num_train:
+        raise ConfigError(f"train.meta_batch ({cfg.train.meta_batch}) exceeds the {setup.spec.num_train} "
                           f"training tasks of {setup.env}")
     return setup
 
@@ -105,7 +105,7 @@ def init(setup: Setup, rng: jax.Array) -> MetaState:
     spec = setup.spec
     k_model, k_run = jax.random.split(rng)
     agent = Agent(obs_dim=spec.obs_dim, act_dim=spec.act_dim, latent=setup.latent,
-                  num_train_tasks=len(spec.train_tasks), hidden=setup.hidden, encoder=setup.encoder,
+                  num_train_tasks=spec.num_train, hidden=setup.hidden, encoder=setup.encoder,
                   encoder_hidden=setup.encoder_hidden, context_len=setup.explore_episodes * spec.horizon,
                   dynamics=setup.dynamics, snail=setup.snail, rngs=nnx.Rngs(k_model))
     graphdef, params, rest = split_module(agent)
@@ -113,7 +113,7 @@ def init(setup: Setup, rng: jax.Array) -> MetaState:
         raise ValueError("the agent has non-parameter state; MetaState carries parameters only")
     params = {**params, **{target: params[online] for target, online in TARGETS.items()}}
     tx = _optimizer(setup.lr, params)
-    n = len(spec.train_tasks)
+    n = spec.num_train
     length = setup.explore_episodes * spec.horizon
     bufs = {"context": buffers.empty(n, setup.context_capacity, length, spec.obs_dim, spec.act_dim),
             "exploit": buffers.empty(n, setup.exploit_capacity, spec.horizon, spec.obs_dim, spec.act_dim)}
@@ -121,13 +121,14 @@ def init(setup: Setup, rng: jax.Array) -> MetaState:
                      buffers=bufs, graphdef=graphdef, tx=tx, setup=setup)
 
 
-def collect(state: MetaState, tasks: jax.Array, key: jax.Array, tasks_array: jax.Array):
-    """Explore then exploit on each task of ``tasks`` (indices into ``tasks_array``): (exploration fields
+def collect(state: MetaState, tasks: jax.Array, key: jax.Array, task_params):
+    """Explore then exploit on each task of ``tasks`` (indices into ``task_params``, an array or a dict of arrays
+    with the tasks on axis 0): (exploration fields
     [M, K*T, ...], exploitation fields [M, T, ...])."""
     s = state.setup
     agent = state.agent()
     run = functools.partial(rollout.meta_episode, agent, s.spec, s.mode, episodes=s.explore_episodes)
-    return jax.vmap(run)(jax.random.split(key, tasks.shape[0]), tasks_array[tasks])
+    return jax.vmap(run)(jax.random.split(key, tasks.shape[0]), jax.tree.map(lambda x: x[tasks], task_params))
 
 
 def task_losses(setup: Setup, agent: Agent, frozen: Agent, key: jax.Array, context: dict, explore: dict,
@@ -193,7 +194,7 @@ def gradient_step(state: MetaState, key: jax.Array) -> tuple[MetaState, dict]:
     s = state.setup
     k_batch, k_loss = jax.random.split(key)
     data = sample_batch(s, state.buffers, k_batch)
-    onehot = jax.nn.one_hot(data["tasks"], len(s.spec.train_tasks))
+    onehot = jax.nn.one_hot(data["tasks"], s.spec.num_train)
 
     def loss_fn(params):
         agent, frozen = state.agent(params), state.agent(jax.lax.stop_gradient(params))
@@ -217,7 +218,7 @@ def train_step(state: MetaState, batch: dict) -> tuple[MetaState, dict]:
     key = jax.random.fold_in(state.rng, state.step)
     k_collect, k_grad = jax.random.split(key)
     tasks = batch["tasks"]
-    explored, exploited = collect(state, tasks, k_collect, jnp.asarray(s.spec.train_tasks))
+    explored, exploited = collect(state, tasks, k_collect, jax.tree.map(jnp.asarray, s.spec.train_tasks))
     bufs = {"context": buffers.add(state.buffers["context"], tasks, explored),
             "exploit": buffers.add(state.buffers["exploit"], tasks, exploited)}
     state = state.replace(buffers=bufs)
@@ -228,8 +229,9 @@ def train_step(state: MetaState, batch: dict) -> tuple[MetaState, dict]:
     return state.replace(step=state.step + 1), metrics
 
 
-def evaluate(state: MetaState, key: jax.Array, *, tasks: jax.Array, rollouts: int) -> dict:
-    """Meta-test on ``tasks`` [n, ...] (task parameters, e.g. the held-out goals), ``rollouts`` times each:
+def evaluate(state: MetaState, key: jax.Array, *, tasks, rollouts: int) -> dict:
+    """Meta-test on ``tasks`` [n, ...] (task parameters, e.g. the held-out goals; an array or a dict of arrays),
+    ``rollouts`` times each:
     explore K episodes, then the exploiter acts with z from the final belief, both policies with their mean action
     (official eval_deterministic; z and the env's start stay random). ``eval_success``:
     the fraction of exploiter episodes that enter the goal region; ``eval_return``: their mean return;
@@ -238,8 +240,9 @@ def evaluate(state: MetaState, key: jax.Array, *, tasks: jax.Array, rollouts: in
     agent = state.agent()
     run = functools.partial(rollout.meta_episode, agent, s.spec, s.mode, episodes=s.explore_episodes,
                             deterministic=True)
-    flat = jnp.repeat(tasks, rollouts, axis=0)
-    explored, exploited = jax.vmap(run)(jax.random.split(key, flat.shape[0]), flat)
+    flat = jax.tree.map(lambda x: jnp.repeat(x, rollouts, axis=0), tasks)
+    n = jax.tree.leaves(flat)[0].shape[0]
+    explored, exploited = jax.vmap(run)(jax.random.split(key, n), flat)
     return {"eval_success": jnp.mean(jnp.any(exploited["success"], -1)),
             "eval_return": jnp.mean(jnp.sum(exploited["reward"], -1)),
             "explore_success": jnp.mean(jnp.any(explored["success"], -1))}
