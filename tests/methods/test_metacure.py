@@ -102,11 +102,11 @@ def test_buffer_is_a_ring_per_task():
 
 def test_bad_config_is_refused_with_the_key():
     with pytest.raises(ConfigError, match="explore.mode"):
-        train.make_setup(tiny("explore.mode='greedy'"))
+        train.make_setup(tiny("explore.mode=greedy"))
     with pytest.raises(ConfigError, match="meta_batch"):
         train.make_setup(tiny("train.meta_batch=41"))
     with pytest.raises(ConfigError, match="env.name"):
-        train.make_setup(tiny("env.name='hopper'"))
+        train.make_setup(tiny("env.name=hopper"))
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,6 @@ def test_every_variant_runs_end_to_end(variant, tmp_path):
 def test_runs_on_an_mjx_task_whose_tasks_are_model_parameters(tmp_path):
     """walker_rand_params: tasks are dicts of model parameters, the dynamics term of r_int is on (slow: MJX
     compiles for minutes on CPU)."""
-    cfg = tiny("env.name='walker_rand_params'", "intrinsic.dynamics=True", "iterations=1", "explore.episodes=1")
+    cfg = tiny("env.name=walker_rand_params", "intrinsic.dynamics=True", "iterations=1", "explore.episodes=1")
     metrics = run_one("metacure", cfg, "metacure", 0, tmp_path, progress=False)
     assert 0.0 <= metrics["eval_success"] <= 1.0 and np.isfinite(metrics["eval_return"])
