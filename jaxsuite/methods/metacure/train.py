@@ -149,9 +149,9 @@ def task_losses(setup: Setup, agent: Agent, frozen: Agent, key: jax.Array, conte
     b_t, b_next = belief[explore_steps], belief[explore_steps + 1]
     onehots = jnp.broadcast_to(onehot, (explore_steps.shape[0], onehot.shape[0]))
     args = (explore["obs"], explore["action"], explore["reward"], explore["next_obs"])
-    out.update({f"predictor/{k}": setup.prediction_scale * v
-                for k, v in losses.predictor_losses(agent, *args, b_t, onehots).items()})
-    if setup.mode == "explorer":
+    if setup.mode == "explorer":  # the predictors exist for r_int only
+        out.update({f"predictor/{k}": setup.prediction_scale * v
+                    for k, v in losses.predictor_losses(agent, *args, b_t, onehots).items()})
         r_int = losses.intrinsic_reward(frozen, *args, b_t, onehots)
         reward = explore["reward"] + setup.intrinsic_weight * r_int
         sac = losses.sac_losses(k_exp, agent.exp_policy, agent.exp_q1, agent.exp_q2, agent.exp_v, frozen.exp_q1,
