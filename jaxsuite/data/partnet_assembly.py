@@ -21,16 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from jaxsuite.core.errors import DataMissingError, UserError
-from jaxsuite.data import proc_furniture
+from jaxsuite.data import proc_furniture, restricted_pickle
 
 LEVEL1 = ("Bag", "Bowl", "Hat", "Laptop", "Mug")
 
 
 def _load_dict(path: Path) -> dict:
+    item = restricted_pickle.load_npy(path, "PartNet-Assembly shape file")  # its pickle may not run code
     try:
-        item = np.load(path, allow_pickle=True)
         return item.item() if item.dtype == object else dict(item)
-    except (OSError, ValueError) as err:
+    except (TypeError, ValueError) as err:
         raise UserError(f"could not read PartNet-Assembly file {path}: {err}") from err
 
 
