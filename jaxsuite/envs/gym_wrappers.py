@@ -67,10 +67,14 @@ class _MujocoTaskEnv(_TaskEnv):
         super().reset(seed=seed)
         self._set_task(options)
         mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[:] = self.model.qpos0 + self.np_random.uniform(-0.1, 0.1, self.model.nq)
-        self.data.qvel[:] = 0.1 * self.np_random.standard_normal(self.model.nv)
+        self._randomise_start()
         mujoco.mj_forward(self.model, self.data)
         return self._obs(), {}
+
+    def _randomise_start(self):
+        """gym's reset noise: qpos0 + U(-0.1, 0.1), qvel 0.1 N(0, 1)."""
+        self.data.qpos[:] = self.model.qpos0 + self.np_random.uniform(-0.1, 0.1, self.model.nq)
+        self.data.qvel[:] = 0.1 * self.np_random.standard_normal(self.model.nv)
 
     def _simulate(self, action):
         import mujoco
@@ -149,16 +153,10 @@ class WalkerRandParamsEnv(_MujocoTaskEnv):
         if options and "task" in options:
             self._apply(options["task"])
 
-    def reset(self, *, seed=None, options=None):
-        import mujoco
-
-        gymnasium.Env.reset(self, seed=seed)
-        self._set_task(options)
-        mujoco.mj_resetData(self.model, self.data)
+    def _randomise_start(self):
+        """gym's Walker2d reset noise: U(-0.005, 0.005) on qpos0 and on a zero qvel."""
         self.data.qpos[:] = self.model.qpos0 + self.np_random.uniform(-0.005, 0.005, self.model.nq)
         self.data.qvel[:] = self.np_random.uniform(-0.005, 0.005, self.model.nv)
-        mujoco.mj_forward(self.model, self.data)
-        return self._obs(), {}
 
     def _obs(self):
         return np.concatenate([self.data.qpos[1:], np.clip(self.data.qvel, -10.0, 10.0)])

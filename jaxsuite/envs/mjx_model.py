@@ -42,13 +42,15 @@ def body_id(m, name: str) -> int:
     return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
 
 
-def noisy_start(m, mx, key: jax.Array):
-    """gym's ``reset_model``: qpos0 + U(-0.1, 0.1), qvel 0.1 N(0, 1); positions derived (``mjx.forward``)."""
+def noisy_start(m, mx, key: jax.Array, scale: float = 0.1, uniform_velocity: bool = False):
+    """gym's ``reset_model``: qpos0 + U(-scale, scale), qvel scale N(0, 1) (HalfCheetah, Ant) or U(-scale, scale)
+    (``uniform_velocity``: Walker2d, scale 0.005); positions derived (``mjx.forward``)."""
     from mujoco import mjx
 
     k_pos, k_vel = jax.random.split(key)
-    qpos = jnp.asarray(m.qpos0) + jax.random.uniform(k_pos, (m.nq,), minval=-0.1, maxval=0.1)
-    qvel = 0.1 * jax.random.normal(k_vel, (m.nv,))
+    qpos = jnp.asarray(m.qpos0) + jax.random.uniform(k_pos, (m.nq,), minval=-scale, maxval=scale)
+    qvel = (jax.random.uniform(k_vel, (m.nv,), minval=-scale, maxval=scale) if uniform_velocity
+            else scale * jax.random.normal(k_vel, (m.nv,)))
     return mjx.forward(mx, mjx.make_data(mx).replace(qpos=qpos, qvel=qvel))
 
 

@@ -60,14 +60,8 @@ def _obs(data) -> jax.Array:
 
 
 def reset(key: jax.Array, task: dict) -> tuple[State, jax.Array]:
-    from mujoco import mjx
-
     m, _ = model()
-    mx = _task_model(task)
-    k_pos, k_vel = jax.random.split(key)
-    qpos = jnp.asarray(m.qpos0) + jax.random.uniform(k_pos, (m.nq,), minval=-0.005, maxval=0.005)
-    qvel = jax.random.uniform(k_vel, (m.nv,), minval=-0.005, maxval=0.005)
-    data = mjx.forward(mx, mjx.make_data(mx).replace(qpos=qpos, qvel=qvel))
+    data = mjx_model.noisy_start(m, _task_model(task), key, scale=0.005, uniform_velocity=True)
     state = State(data=data, goal=task, t=jnp.zeros((), jnp.int32))
     return state, _obs(data)
 
