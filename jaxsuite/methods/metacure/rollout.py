@@ -52,7 +52,8 @@ def explore(agent: Agent, env: EnvSpec, mode: str, key: jax.Array, task: jax.Arr
 
     def one_episode(carry, k):
         k_z, k_ep = jax.random.split(k)
-        z = sample_z(k_z, *enc.belief(carry))  # posterior sampling: one z per episode
+        if mode == "posterior_sampling":  # one z per episode, from the context so far
+            z = sample_z(k_z, *enc.belief(carry))
 
         def act(k_a, obs, c):
             if mode == "explorer":

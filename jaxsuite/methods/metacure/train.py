@@ -56,8 +56,8 @@ class Setup:
     context_capacity: int  # exploration contexts kept per task
     exploit_capacity: int  # exploiter episodes kept per task
 
-    @functools.cached_property
-    def spec(self) -> specs.EnvSpec:
+    @property
+    def spec(self) -> specs.EnvSpec:  # specs.get caches it
         return specs.get(self.env)
 
 
