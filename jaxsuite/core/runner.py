@@ -137,6 +137,9 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         "seeds": seeds, "config": config_dict, "git_commit": git_commit(), "jax_version": jax.__version__,
         "devices": sharding.describe_devices(), "wall_seconds": time.perf_counter() - t0,
     }
+    if hasattr(exp, "finalize"):  # results across the variants (e.g. a correlation), and post-run stages
+        payload["extra"].update(exp.finalize(payload, config, out_dir))
+        payload["wall_seconds"] = time.perf_counter() - t0
     paths = results.write(payload, out_dir)
     if hasattr(exp, "plots"):  # a method's own figures (e.g. per-block curves), from the same payload
         paths.update(exp.plots(payload, out_dir))

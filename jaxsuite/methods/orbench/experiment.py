@@ -1,0 +1,171 @@
+"""How a variant of the OR-Bench evaluation is run: the model answers a fixed stratified subset of Hard-1K
+(seemingly toxic, safe: refusing is over-refusal) and of Toxic (refusing is right) under the variant's system
+prompt; refusals by the keyword rule and the LLM judge. After every variant (``finalize``): the Spearman
+correlation of toxic vs hard rejection across the variants, and the generation pipeline at small scale.
+
+Metrics per run: ``hard_rejection_rate`` (primary; lower is better: over-refusal), ``toxic_rejection_rate``, and
+in ``extra``: per-category rates with Wilson 95% intervals, the judge's rates, ``judge_keyword_agreement``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+
+from jaxsuite.core import config as config_lib
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.data import or_bench
+from jaxsuite.methods.orbench import stats
+from jaxsuite.methods.orbench.backends import backend_from_spec, make_backend
+from jaxsuite.methods.orbench.evaluate import evaluate_set
+from jaxsuite.methods.orbench.refusal import KEYWORD_RULES
+from jaxsuite.methods.orbench.response_cache import ResponseCache
+from jaxsuite.methods.orbench.templates import SYSTEM_PROMPTS
+
+NAME = "orbench"
+TITLE = "OR-Bench: an over-refusal benchmark for LLMs (Cui et al., ICML 2025)"
+REFERENCE = "sys_none"
+
+VARIANTS = {
+    "sys_none": ("no system prompt (the model's chat-template default)", {}),
+    "sys_mild": ("the Llama-2 safety system prompt (the paper's system-prompt ablation)", {}),
+    "sys_strict": ("a safety-first system prompt: refuse whenever in doubt (this suite's)", {}),
+}
+SETS = (("hard", "hard_1k"), ("toxic", "toxic"))
+
+
+def variant_config(config, variant: str) -> ml_collections.ConfigDict:
+    return config_lib.variant_config(config, VARIANTS, variant, NAME)
+
+
+def results_meta(config) -> dict:
+    return {"dataset": "or_bench", "primary_metric": "hard_rejection_rate", "higher_is_better": False,
+            "reference": REFERENCE}
+
+
+def check_data(config) -> None:
+    if config.eval.detector not in ("keyword", "judge"):
+        raise ConfigError(f"eval.detector {config.eval.detector!r}: expected 'keyword' or 'judge'")
+    if config.eval.keyword_family not in KEYWORD_RULES:
+        raise ConfigError(f"eval.keyword_family {config.eval.keyword_family!r}: expected one of "
+                          f"{', '.join(KEYWORD_RULES)}")
+    for _, split in SETS:
+        or_bench.load(split)
+
+
+def data_status() -> dict[str, str]:
+    return {"or_bench": or_bench.OR_BENCH.status()}
+
+
+def _prompt_set(split: str, n: int):
+    return or_bench.stratified_subset(or_bench.load(split), int(n), seed=0)
+
+
+def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
+        progress: bool = True) -> dict:
+    """Answer both sets under the variant's system prompt. Replies are cached in ``shared_dir`` (shared by the
+    variants and by a re-run), so a killed run resumes with every finished batch kept."""
+    cfg = variant_config(config, variant)
+    workdir = Path(workdir)
+    cache = ResponseCache(Path(shared_dir or workdir) / "replies.jsonl")
+    backend = make_backend(cfg.backend)
+    judge_backend = (None if not cfg.judge.enabled else
+                     backend if cfg.judge.backend == "same" else backend_from_spec(cfg.judge.backend, cfg.backend))
+    system = SYSTEM_PROMPTS[variant]
+    t0 = time.perf_counter()
+    metrics: dict = {}
+    records = []
+    all_kw, all_judge = [], []
+    for name, split in SETS:
+        ds = _prompt_set(split, getattr(cfg.eval, f"{name}_prompts"))
+        tick = _progress(f"{variant} {name}", len(ds), progress)
+        res = evaluate_set(backend, judge_backend, list(ds["prompt"]), list(ds["category"]), system,
+                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
+                           judge_items=cfg.judge.sample, judge_max_new_tokens=cfg.judge.max_new_tokens, cache=cache,
+                           progress=tick)
+        chosen = res["keyword"] if cfg.eval.detector == "keyword" else res["judge"]
+        overall = stats.rate(chosen)
+        metrics[f"{name}_rejection_rate"] = overall["rate"]
+        metrics[f"extra/{name}_rejection_ci"] = [overall["low"], overall["high"]]
+        metrics[f"extra/{name}_by_category"] = stats.per_category(chosen, ds["category"])
+        metrics[f"extra/{name}_keyword_rejection_rate"] = stats.rate(res["keyword"])["rate"]
+        judged = [res["judge"][i] for i in res["judged_index"]]
+        metrics[f"extra/{name}_judge_rejection_rate"] = stats.rate(judged)["rate"]
+        metrics[f"extra/{name}_judge_unparsed"] = (sum(j is None for j in judged) / len(judged)) if judged else None
+        metrics[f"extra/{name}_judge_keyword_agreement"] = stats.agreement(res["keyword"], res["judge"])
+        all_kw += res["keyword"]
+        all_judge += res["judge"]
+        for i, (reply, cat) in enumerate(zip(res["replies"], ds["category"])):
+            rec = {"set": name, "index": i, "category": cat, "reply": reply, "keyword_refusal": res["keyword"][i],
+                   "judge_class": res["judge_class"][i]}
+            if name == "hard":  # toxic prompts are never written out in clear; their index into the subset is
+                rec["prompt"] = ds["prompt"][i]
+            records.append(rec)
+    metrics["extra/judge_keyword_agreement"] = stats.agreement(all_kw, all_judge)
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    workdir.mkdir(parents=True, exist_ok=True)
+    with (workdir / "replies.jsonl").open("w") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+    return metrics
+
+
+def _progress(label: str, total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, leave=False, unit="reply")
+    return bar.update
+
+
+def finalize(payload: dict, config, out_dir: Path) -> dict:
+    """Across the variants: Spearman's rho of toxic vs hard rejection (the paper's safety / over-refusal
+    correlation, here over system prompts), then the generation pipeline when ``pipeline.enabled``."""
+    from scipy.stats import spearmanr
+
+    runs = payload["variants"]
+    names = list(runs)
+    toxic = [float(np.mean(runs[v]["toxic_rejection_rate"])) for v in names]
+    hard = [float(np.mean(runs[v]["hard_rejection_rate"])) for v in names]
+    extra = {"tradeoff": {"variants": names, "toxic_rejection_rate": toxic, "hard_rejection_rate": hard}}
+    if len(names) >= 3:
+        constant = len(set(toxic)) == 1 or len(set(hard)) == 1  # rho undefined
+        extra["spearman_toxic_vs_hard"] = None if constant else float(spearmanr(toxic, hard).statistic)
+    if config.pipeline.enabled:
+        from jaxsuite.methods.orbench.pipeline import run_pipeline
+
+        extra["pipeline"] = run_pipeline(config, Path(out_dir) / "pipeline")
+    return extra
+
+
+def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
+    """The paper's Figure 1 at our scale: rejection on Toxic (x) vs on Hard-1K (y) per setting, 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    for v, runs in payload["variants"].items():
+        x, y = float(np.mean(runs["toxic_rejection_rate"])), float(np.mean(runs["hard_rejection_rate"]))
+        ci = payload["extra"]
+        (xl, xh), (yl, yh) = ci["toxic_rejection_ci"][v][0], ci["hard_rejection_ci"][v][0]
+        ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
+        ax.annotate(v, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    rho = payload["extra"].get("spearman_toxic_vs_hard")
+    ax.set_xlabel("rejection rate on OR-Bench-Toxic (safety)")
+    ax.set_ylabel("rejection rate on OR-Bench-Hard-1K (over-refusal)")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{payload['config']['backend']['kind']} model, {payload['preset']} preset"
+                 + (f", Spearman {rho:.2f}" if rho is not None else ""), fontsize=9)
+    ax.grid(alpha=0.3)
+    path = Path(out_dir) / "tradeoff.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return {"tradeoff": path}
