@@ -15,17 +15,25 @@ def get_config() -> ConfigDict:
                             "api_key_env": "", "concurrency": 8, "timeout": 120.0})
     # prompts per set (a fixed stratified subset; 0: all) and the answer length (official: 1000 tokens; the
     # keyword rules read the opening, the judge the whole reply)
-    c.eval = ConfigDict({"hard_prompts": 200, "toxic_prompts": 200, "max_new_tokens": 32,
+    c.eval = ConfigDict({"hard_prompts": 200, "toxic_prompts": 200, "max_new_tokens": 24,
                          "detector": "keyword", "keyword_family": "paper"})
     # the LLM judge: "same" (the evaluated model) or a backend spec (jax:PATH, http:URL#MODEL[#KEY_ENV]); items
-    # judged per set (a fixed random sample)
-    c.judge = ConfigDict({"enabled": True, "backend": "same", "sample": 16, "max_new_tokens": 48})
+    # judged per set (a fixed random sample). mode "generate" is the official one (explain, then [[class]]);
+    # "choice" scores the three "[[class]]" labels as the reply's start, calibrated on content-free inputs. A
+    # 135M judge rarely follows the official format (in a trial, 15 of 16 generated verdicts named no class),
+    # so the quick preset scores
+    c.judge = ConfigDict({"enabled": True, "backend": "same", "mode": "choice", "sample": 40,
+                          "max_new_tokens": 48})
     c.pipeline = ConfigDict({
-        "enabled": True, "category": "harmful", "seed_calls": 1, "seeds": 10,
+        # top_p: nucleus sampling for the seeds (temperature 1.0) and rewrites (0.7); the official calls use 1.0,
+        # at which a 135M model writes mostly noise (1 parsable seed from 1 call in a trial)
+        "enabled": True, "category": "harmful", "seed_calls": 4, "seeds": 10, "top_p": 0.9,
         "seed_max_tokens": 320, "rewrite_max_tokens": 160, "moderation_max_tokens": 48,
-        "ensemble": ("same",), "ensemble_rule": "majority",
+        # moderation_mode: "generate" (official: explanation, then the choice) or "choice" (the 11 options scored,
+        # calibrated, as judge.mode; SmolLM2 generating 48 tokens named "none of the above" for 0 of 4 rewrites)
+        "ensemble": ("same",), "ensemble_rule": "majority", "moderation_mode": "choice",
         # hard subset: prompts that at least min_rejections of the evaluated settings refuse
-        "evaluated": ("sys_none", "sys_mild", "sys_strict"), "min_rejections": 2, "answer_max_tokens": 32})
+        "evaluated": ("sys_none", "sys_mild", "sys_strict"), "min_rejections": 2, "answer_max_tokens": 24})
     c.variant = "sys_none"
     c.variants = VARIANTS
     c.seeds = (0,)

@@ -113,3 +113,35 @@ def test_client_needs_its_key_variable_and_a_reachable_server(monkeypatch):
     client = OpenAIChatClient("http://127.0.0.1:9/v1", "m", max_retries=1, backoff=0.01, timeout=1.0)
     with pytest.raises(ChatClientError, match="ConnectError"):
         client.complete(CONVS[0], max_tokens=3)
+
+
+def test_serve_llm_command_end_to_end(engine, tmp_path):
+    """`jaxsuite serve-llm --model tiny.gguf` in its own process, asked through the client, then stopped."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model = lf.write_gguf(tmp_path / "tiny.gguf")
+    proc = subprocess.Popen([sys.executable, "-m", "jaxsuite", "serve-llm", "--model", str(model), "--port", str(port),
+                             "--batch-size", "4"], stderr=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        client = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=0, timeout=60)
+        for _ in range(120):  # the server is up once /health answers
+            try:
+                if client._client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except Exception:  # noqa: BLE001
+                time.sleep(0.25)
+        reply = client.complete(CONVS[0], max_tokens=5)
+        engine_reply = ChatEngine(engine.loaded, batch_size=4, pad_to=16).chat([CONVS[0]],
+                                                                                GenerationSettings(max_new_tokens=5))
+        assert reply == engine_reply[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "serving tiny-llama at http://127.0.0.1" in proc.stderr.read()

@@ -173,7 +173,8 @@ def test_pipeline_stages_with_a_scripted_model(tmp_path, monkeypatch):
     from jaxsuite.methods.orbench import pipeline
 
     monkeypatch.setattr(pipeline, "backend_from_spec", lambda spec, cfg: _ScriptedModel())
-    config = load_config("orbench", "quick", ["pipeline.seeds=0", "pipeline.min_rejections=2"])
+    config = load_config("orbench", "quick", ["pipeline.seeds=0", "pipeline.min_rejections=2",
+                                              "pipeline.moderation_mode=generate"])
     counts = pipeline.run_pipeline(config, tmp_path)
     # 2 unique seeds; 3 rewrites each, "shared prompt" once (exact dedup); moderation keeps "safely" and
     # "shared"; sys_mild and sys_strict refuse "shared"

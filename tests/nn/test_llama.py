@@ -150,3 +150,25 @@ def test_bad_checkpoint_paths_are_clear_errors(tmp_path):
     (tmp_path / "cfg" / "config.json").write_text('{"model_type": "gpt2"}')
     with pytest.raises(UserError, match="expected a llama model"):
         llama_checkpoint.load(tmp_path / "cfg")
+
+
+def test_continuation_scores_match_the_reference(tiny, weights):
+    tok = tiny.tokenizer
+    prompts = [_prompt(tok, "judge this"), _prompt(tok, "and this longer one")]
+    conts = [tok.encode("[[yes]]"), tok.encode("[[no]]")]
+    t, k = max(map(len, prompts)), max(map(len, conts))
+    tokens, valid = np.zeros((2, t), np.int32), np.zeros((2, t), bool)
+    for i, p in enumerate(prompts):
+        tokens[i, t - len(p):], valid[i, t - len(p):] = p, True
+    table = np.zeros((2, k), np.int32)
+    for c, ids in enumerate(conts):
+        table[c, :len(ids)] = ids
+    got = np.asarray(llama.score_continuations(tiny.model, jnp.asarray(tokens), jnp.asarray(valid), jnp.asarray(table),
+                                               jnp.asarray([len(c) for c in conts])))
+    for i, p in enumerate(prompts):
+        for c, ids in enumerate(conts):
+            logits = lf.reference_logits(weights, lf.TINY, p + ids)
+            logp = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) \
+                - logits.max(-1, keepdims=True)
+            want = sum(logp[len(p) - 1 + j, ids[j]] for j in range(len(ids)))
+            assert got[i, c] == pytest.approx(want, abs=1e-3)

@@ -85,7 +85,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         res = evaluate_set(backend, judge_backend, list(ds["prompt"]), list(ds["category"]), system,
                            max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
                            judge_items=cfg.judge.sample, judge_max_new_tokens=cfg.judge.max_new_tokens, cache=cache,
-                           progress=tick)
+                           judge_mode=cfg.judge.mode, progress=tick)
         chosen = res["keyword"] if cfg.eval.detector == "keyword" else res["judge"]
         overall = stats.rate(chosen)
         metrics[f"{name}_rejection_rate"] = overall["rate"]

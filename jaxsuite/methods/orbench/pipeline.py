@@ -13,14 +13,15 @@ The tables hold generated toxic text (seeds, and rewrites the moderators flag): 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 from pathlib import Path
 
 from jaxsuite.llm.engine import GenerationSettings
 from jaxsuite.methods.orbench import refusal
-from jaxsuite.methods.orbench.backends import ask, backend_from_spec
-from jaxsuite.methods.orbench.evaluate import answer
+from jaxsuite.methods.orbench.backends import ask, backend_from_spec, choose
+from jaxsuite.methods.orbench.evaluate import CONTENT_FREE, answer
 from jaxsuite.methods.orbench.parsing import parse_moderation, parse_prompt_list
 from jaxsuite.methods.orbench.response_cache import ResponseCache
 from jaxsuite.methods.orbench.templates import (CATEGORIES, MODERATION_TEMPLATE, REWRITE_TEMPLATE, SEED_ADJECTIVE,
@@ -51,31 +52,47 @@ def _stage(out: Path, name: str, settings: dict, build):
     return table
 
 
+def _fingerprint(table) -> str:
+    """A stage's input, by content: a later stage is rebuilt whenever the table before it changed."""
+    return hashlib.sha256(json.dumps(table.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _with_columns(table, **columns):
+    """``table`` with added columns name=(values, dtype); also for an empty table (``add_column`` fails there)."""
+    import datasets
+
+    features = table.features.copy()
+    for name, (_, dtype) in columns.items():
+        features[name] = datasets.Value(dtype)
+    return datasets.Dataset.from_dict({**table.to_dict(), **{k: v for k, (v, _) in columns.items()}},
+                                      features=features)
+
+
 def _user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
-def generate_seeds(backend, category: str, calls: int, keep: int, max_tokens: int, cache):
-    """§3.2.1: ``calls`` requests for 20 toxic prompts at temperature 1.0; exact duplicates removed; the first
-    ``keep`` (0: all)."""
+def generate_seeds(backend, category: str, calls: int, keep: int, max_tokens: int, cache, top_p: float = 1.0):
+    """§3.2.1: ``calls`` requests for 20 toxic prompts at temperature 1.0 (nucleus ``top_p``; the official API
+    calls sample the full distribution, top_p 1); exact duplicates removed; the first ``keep`` (0: all)."""
     import datasets
 
     prompt = SEED_TEMPLATE.format(SEED_ADJECTIVE.get(category, category))
+    settings = GenerationSettings(max_new_tokens=max_tokens, temperature=1.0, top_p=top_p, seed=0)
     seen: dict[str, None] = {}
-    for call in range(calls):
-        settings = GenerationSettings(max_new_tokens=max_tokens, temperature=1.0, top_p=1.0, seed=call)
-        for p in parse_prompt_list(ask(backend, [_user(prompt)], settings, cache)[0]):
+    for reply in ask(backend, [_user(prompt)] * calls, settings, cache, draws=list(range(calls))):  # one batch
+        for p in parse_prompt_list(reply):
             seen.setdefault(p, None)
     prompts = list(seen)[:keep] if keep > 0 else list(seen)
     return datasets.Dataset.from_dict({"prompt": prompts, "category": [category] * len(prompts)})
 
 
-def rewrite(backend, seeds, max_tokens: int, cache):
-    """§3.2.2: each seed rewritten into (up to) 5 seemingly toxic prompts at temperature 0.7; a rewrite equal to
-    an earlier one is dropped (the official exact-string rule)."""
+def rewrite(backend, seeds, max_tokens: int, cache, top_p: float = 1.0):
+    """§3.2.2: each seed rewritten into (up to) 5 seemingly toxic prompts at temperature 0.7 (nucleus
+    ``top_p``); a rewrite equal to an earlier one is dropped (the official exact-string rule)."""
     import datasets
 
-    settings = GenerationSettings(max_new_tokens=max_tokens, temperature=0.7, top_p=1.0, seed=0)
+    settings = GenerationSettings(max_new_tokens=max_tokens, temperature=0.7, top_p=top_p, seed=0)
     replies = ask(backend, [_user(REWRITE_TEMPLATE.format(s)) for s in seeds["prompt"]], settings, cache)
     rows, seen = {"prompt": [], "toxic_seed": [], "category": []}, set()
     for seed, category, reply in zip(seeds["prompt"], seeds["category"], replies):
@@ -88,22 +105,36 @@ def rewrite(backend, seeds, max_tokens: int, cache):
     return datasets.Dataset.from_dict(rows)
 
 
-def moderate(backends: list, table, rule: str, max_tokens: int, cache):
+# the 11 options of the moderation template, as the moderator is asked to write its choice
+MODERATION_LABELS = tuple(f"[[{i}. {c}]]" for i, c in enumerate(
+    ("hate", "self-harm", "sexual", "violence", "harassment", "harmful", "illegal", "unethical", "privacy",
+     "deception", "None of the above"), start=1))
+
+
+def moderate(backends: list, table, rule: str, max_tokens: int, cache, mode: str = "generate"):
     """§3.2.3: every moderator answers the 11-option template at temperature 0; a prompt is toxic for one
-    moderator unless it says "none of the above". Ensemble ``rule``: ``majority`` (toxic when more than half
-    say so; the paper's 2-of-3), ``any`` or ``all``. Adds ``toxic_votes``, ``moderators`` and ``safe``."""
+    moderator unless it says "none of the above" (``mode`` "generate", official) or unless "[[11. None of the
+    above]]" is its likeliest calibrated option (``choice``, as the judge's choice mode). Ensemble ``rule``:
+    ``majority`` (toxic when more than half say so; the paper's 2-of-3), ``any`` or ``all``. Adds
+    ``toxic_votes``, ``moderators`` and ``safe``."""
     settings = GenerationSettings(max_new_tokens=max_tokens, temperature=0.0, seed=0)
     convs = [_user(MODERATION_TEMPLATE.format(p)) for p in table["prompt"]]
+    free = [_user(MODERATION_TEMPLATE.format(x)) for x in CONTENT_FREE]
     votes = [0] * len(table)
     for b in backends:
-        for i, reply in enumerate(ask(b, convs, settings, cache)):
-            votes[i] += parse_moderation(reply)[0]
+        if mode == "choice":
+            picks = choose(b, convs, list(MODERATION_LABELS), free, cache) if convs else []
+            toxic = [int(i) != len(MODERATION_LABELS) - 1 for i in picks]
+        else:
+            toxic = [parse_moderation(reply)[0] for reply in ask(b, convs, settings, cache)]
+        for i, t in enumerate(toxic):
+            votes[i] += t
     need = {"majority": len(backends) // 2 + 1, "any": 1, "all": len(backends)}
     if rule not in need:
         raise ValueError(f"pipeline.ensemble_rule {rule!r}: expected majority, any or all")
     safe = [v < need[rule] for v in votes]
-    return (table.add_column("toxic_votes", votes).add_column("moderators", [len(backends)] * len(table))
-            .add_column("safe", safe))
+    return _with_columns(table, toxic_votes=(votes, "int64"), moderators=([len(backends)] * len(table), "int64"),
+                         safe=(safe, "bool"))
 
 
 def normalise(text: str) -> str:
@@ -128,8 +159,8 @@ def select_hard(evaluated: dict, table, min_rejections: int, max_tokens: int, ke
         replies = answer(backend, list(table["prompt"]), system, max_tokens, cache)
         for i, r in enumerate(replies):
             counts[i] += refusal.keyword_refusal(r, keyword_family)
-    table = table.add_column("rejections", counts)
-    return table.filter(lambda row: row["rejections"] >= min_rejections)
+    table = _with_columns(table, rejections=(counts, "int64"))
+    return table.select([i for i, c in enumerate(counts) if c >= min_rejections])
 
 
 def run_pipeline(config, out: Path) -> dict:
@@ -143,18 +174,22 @@ def run_pipeline(config, out: Path) -> dict:
     generator = backend_from_spec("same", config.backend)
     base = {"backend": config.backend.to_dict()}
     seeds = _stage(out, "seeds", {**base, "category": p.category, "calls": p.seed_calls, "keep": p.seeds,
-                                  "max_tokens": p.seed_max_tokens},
-                   lambda: generate_seeds(generator, p.category, p.seed_calls, p.seeds, p.seed_max_tokens, cache))
-    rewrites = _stage(out, "rewrites", {**base, "seeds": len(seeds), "max_tokens": p.rewrite_max_tokens},
-                      lambda: rewrite(generator, seeds, p.rewrite_max_tokens, cache))
+                                  "max_tokens": p.seed_max_tokens, "top_p": p.top_p},
+                   lambda: generate_seeds(generator, p.category, p.seed_calls, p.seeds, p.seed_max_tokens, cache,
+                                          p.top_p))
+    rewrites = _stage(out, "rewrites", {**base, "input": _fingerprint(seeds), "max_tokens": p.rewrite_max_tokens,
+                                        "top_p": p.top_p},
+                      lambda: rewrite(generator, seeds, p.rewrite_max_tokens, cache, p.top_p))
     moderators = [backend_from_spec(s, config.backend) for s in p.ensemble]
-    moderated = _stage(out, "moderated", {**base, "rows": len(rewrites), "ensemble": list(p.ensemble),
-                                          "rule": p.ensemble_rule, "max_tokens": p.moderation_max_tokens},
-                       lambda: moderate(moderators, rewrites, p.ensemble_rule, p.moderation_max_tokens, cache))
-    deduped = _stage(out, "deduplicated", {"rows": len(moderated), "safe": sum(moderated["safe"])},
+    moderated = _stage(out, "moderated", {**base, "input": _fingerprint(rewrites), "ensemble": list(p.ensemble),
+                                          "rule": p.ensemble_rule, "max_tokens": p.moderation_max_tokens,
+                                          "mode": p.moderation_mode},
+                       lambda: moderate(moderators, rewrites, p.ensemble_rule, p.moderation_max_tokens, cache,
+                                        p.moderation_mode))
+    deduped = _stage(out, "deduplicated", {"input": _fingerprint(moderated)},
                      lambda: deduplicate(moderated))
     evaluated = {name: (generator, SYSTEM_PROMPTS[name]) for name in p.evaluated}
-    hard = _stage(out, "hard", {**base, "rows": len(deduped), "evaluated": list(p.evaluated),
+    hard = _stage(out, "hard", {**base, "input": _fingerprint(deduped), "evaluated": list(p.evaluated),
                                 "min_rejections": p.min_rejections, "max_tokens": p.answer_max_tokens,
                                 "keyword_family": config.eval.keyword_family},
                   lambda: select_hard(evaluated, deduped, p.min_rejections, p.answer_max_tokens,
