@@ -62,12 +62,11 @@ def llamacpp_tokens_per_s(path, prompts, new_tokens, threads):
     t0 = time.perf_counter()
     for ids in prompts:
         model.reset()
-        model.eval(ids)
         row = []
-        for _ in range(new_tokens):
-            nxt = int(np.argmax(model.scores[model.n_tokens - 1]))
-            row.append(nxt)
-            model.eval([nxt])
+        for nxt in model.generate(ids, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):  # greedy, no stop
+            row.append(int(nxt))
+            if len(row) == new_tokens:
+                break
         outs.append(row)
     dt = time.perf_counter() - t0
     return len(prompts) * new_tokens / dt, np.asarray(outs)
