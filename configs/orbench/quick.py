@@ -27,6 +27,9 @@ def get_config() -> ConfigDict:
     c.pipeline = ConfigDict({
         # top_p: nucleus sampling for the seeds (temperature 1.0) and rewrites (0.7); the official calls use 1.0,
         # at which a 135M model writes mostly noise (1 parsable seed from 1 call in a trial)
+        # generator / rewriter / ensemble / evaluated: backend specs ("same" = c.backend, "jax:PATH",
+        # "http:BASE_URL#MODEL[#API_KEY_ENV]"); an evaluated entry may also be a variant name (a system prompt)
+        "generator": "same", "rewriter": "same",
         "enabled": True, "category": "harmful", "seed_calls": 4, "seeds": 10, "top_p": 0.9,
         "seed_max_tokens": 320, "rewrite_max_tokens": 160, "moderation_max_tokens": 48,
         # moderation_mode: "generate" (official: explanation, then the choice) or "choice" (the 11 options scored,

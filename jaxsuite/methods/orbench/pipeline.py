@@ -171,15 +171,17 @@ def run_pipeline(config, out: Path) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cache = ResponseCache(out / "replies.jsonl")
-    generator = backend_from_spec("same", config.backend)
+    generator = backend_from_spec(p.generator, config.backend)
+    rewriter = generator if p.rewriter == p.generator else backend_from_spec(p.rewriter, config.backend)
     base = {"backend": config.backend.to_dict()}
+    base = {**base, "generator": p.generator, "rewriter": p.rewriter}
     seeds = _stage(out, "seeds", {**base, "category": p.category, "calls": p.seed_calls, "keep": p.seeds,
                                   "max_tokens": p.seed_max_tokens, "top_p": p.top_p},
                    lambda: generate_seeds(generator, p.category, p.seed_calls, p.seeds, p.seed_max_tokens, cache,
                                           p.top_p))
     rewrites = _stage(out, "rewrites", {**base, "input": _fingerprint(seeds), "max_tokens": p.rewrite_max_tokens,
                                         "top_p": p.top_p},
-                      lambda: rewrite(generator, seeds, p.rewrite_max_tokens, cache, p.top_p))
+                      lambda: rewrite(rewriter, seeds, p.rewrite_max_tokens, cache, p.top_p))
     moderators = [backend_from_spec(s, config.backend) for s in p.ensemble]
     moderated = _stage(out, "moderated", {**base, "input": _fingerprint(rewrites), "ensemble": list(p.ensemble),
                                           "rule": p.ensemble_rule, "max_tokens": p.moderation_max_tokens,
@@ -188,7 +190,9 @@ def run_pipeline(config, out: Path) -> dict:
                                         p.moderation_mode))
     deduped = _stage(out, "deduplicated", {"input": _fingerprint(moderated)},
                      lambda: deduplicate(moderated))
-    evaluated = {name: (generator, SYSTEM_PROMPTS[name]) for name in p.evaluated}
+    # an evaluated model: a system-prompt setting of the configured backend (sys_*) or any backend spec
+    evaluated = {name: (backend_from_spec("same", config.backend), SYSTEM_PROMPTS[name]) if name in SYSTEM_PROMPTS
+                 else (backend_from_spec(name, config.backend), None) for name in p.evaluated}
     hard = _stage(out, "hard", {**base, "input": _fingerprint(deduped), "evaluated": list(p.evaluated),
                                 "min_rejections": p.min_rejections, "max_tokens": p.answer_max_tokens,
                                 "keyword_family": config.eval.keyword_family},
