@@ -186,3 +186,12 @@ def test_pipeline_stages_with_a_scripted_model(tmp_path, monkeypatch):
     assert hard["prompt"] == ["Shared  prompt"] and hard["rejections"] == [2]
     monkeypatch.setattr(pipeline, "generate_seeds", None)  # finished stages are read back, not rebuilt
     assert pipeline.run_pipeline(config, tmp_path) == counts
+
+
+def test_paper_preset_is_the_papers_evaluation():
+    from jaxsuite.core.config import load_config
+
+    c = load_config("orbench", "paper")
+    assert (c.eval.hard_prompts, c.eval.toxic_prompts, c.eval.max_new_tokens) == (0, 0, 1000)
+    assert (c.eval.detector, c.judge.mode, c.judge.sample) == ("judge", "generate", 0)
+    assert c.pipeline.seed_calls * 20 == 2000 and c.pipeline.top_p == 1.0
