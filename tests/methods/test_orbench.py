@@ -195,3 +195,15 @@ def test_paper_preset_is_the_papers_evaluation():
     assert (c.eval.hard_prompts, c.eval.toxic_prompts, c.eval.max_new_tokens) == (0, 0, 1000)
     assert (c.eval.detector, c.judge.mode, c.judge.sample) == ("judge", "generate", 0)
     assert c.pipeline.seed_calls * 20 == 2000 and c.pipeline.top_p == 1.0
+
+
+def test_choice_judge_over_http_is_refused_before_any_run(shared_data):
+    from jaxsuite.core.config import load_config
+    from jaxsuite.core.errors import ConfigError
+    from jaxsuite.methods.orbench import experiment
+
+    config = load_config("orbench", "quick", ["judge.backend=http:http://127.0.0.1:9/v1#m"])
+    with pytest.raises(ConfigError, match="judge.mode=generate"):
+        experiment.check_data(config)
+    experiment.check_data(load_config("orbench", "quick", ["judge.backend=http:http://127.0.0.1:9/v1#m",
+                                                           "judge.mode=generate"]))

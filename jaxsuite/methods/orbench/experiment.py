@@ -52,6 +52,10 @@ def check_data(config) -> None:
     if config.eval.keyword_family not in KEYWORD_RULES:
         raise ConfigError(f"eval.keyword_family {config.eval.keyword_family!r}: expected one of "
                           f"{', '.join(KEYWORD_RULES)}")
+    judge_kind = config.backend.kind if config.judge.backend == "same" else config.judge.backend.split(":")[0]
+    if config.judge.enabled and config.judge.mode == "choice" and judge_kind != "jax":
+        raise ConfigError("judge.mode 'choice' scores labels and needs a jax judge (judge.backend jax:PATH, or "
+                          "'same' with backend.kind jax); an http judge needs --set judge.mode=generate")
     for _, split in SETS:
         or_bench.load(split)
 
