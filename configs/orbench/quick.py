@@ -20,13 +20,12 @@ def get_config() -> ConfigDict:
     # the LLM judge: "same" (the evaluated model) or a backend spec (jax:PATH, http:URL#MODEL[#KEY_ENV]); items
     # judged per set (a fixed random sample). mode "generate" is the official one (explain, then [[class]]);
     # "choice" scores the three "[[class]]" labels as the reply's start, calibrated on content-free inputs. A
-    # 135M judge rarely follows the official format (in a trial, 15 of 16 generated verdicts named no class),
-    # so the quick preset scores
+    # 135M judge rarely follows the official format, so the quick preset scores
     c.judge = ConfigDict({"enabled": True, "backend": "same", "mode": "choice", "sample": 40,
                           "max_new_tokens": 48})
     c.pipeline = ConfigDict({
         # top_p: nucleus sampling for the seeds (temperature 1.0) and rewrites (0.7); the official calls use 1.0,
-        # at which a 135M model writes mostly noise (1 parsable seed from 1 call in a trial)
+        # at which a 135M model writes mostly noise.
         # generator / rewriter / ensemble / evaluated: backend specs ("same" = c.backend, "jax:PATH",
         # "http:BASE_URL#MODEL[#API_KEY_ENV]"); an evaluated entry may also be a variant name (a system prompt)
         "generator": "same", "rewriter": "same",

@@ -125,7 +125,6 @@ def _common_prefix(seqs: list[list[int]]) -> int:
     return n
 
 
-
 def _even_rows(n: int, batch_size: int, multiple: int = 8) -> int:
     """Rows per batch so that ``n`` prompts fill their batches evenly (200 at 64 a batch: 4 x 56, not 3 x 64 and a
     batch of 8 padded to 64), a multiple of ``multiple`` to keep the compiled shapes few."""
