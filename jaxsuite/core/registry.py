@@ -25,6 +25,7 @@ METHODS: dict[str, str] = {
     "pate_triplegan": "jaxsuite.methods.pate_triplegan.experiment",
     "spaformer": "jaxsuite.methods.spaformer.experiment",
     "univilm": "jaxsuite.methods.univilm.experiment",
+    "whistle": "jaxsuite.methods.whistle.experiment",
 }
 
 

@@ -1,0 +1,1 @@
+"""Speech front end: eSpeak NG (synthesis and G2P) and filterbank features with SpecAugment."""

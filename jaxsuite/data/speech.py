@@ -1,0 +1,55 @@
+"""Utterance sets for CTC training: features, phone and word transcripts, padded into arrays.
+
+Every speech source (synth_lang10, CommonVoice, FLEURS) yields :class:`Utterance` records; :func:`to_arrays`
+pads a list of them into the fixed-shape arrays a jitted step takes (feats [N, T, 80], feat_len [N]); labels
+are made per model by the method (phones or subwords).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jaxsuite.audio import espeak, features, ipa
+
+
+@dataclasses.dataclass
+class Utterance:
+    lang: str
+    text: str
+    words: list[str]  # the normalised words of ``text``
+    phones: list[list[str]]  # cleaned IPA per word
+    feats: np.ndarray  # [frames, 80] float32
+
+
+def featurize(wav: np.ndarray, rate: int) -> np.ndarray:
+    return features.fbank(features.resample(wav, rate))
+
+
+def transcribe(texts: list[str], lang: str, voice: str) -> list[list[list[str]]]:
+    """Cleaned IPA per word of each text (eSpeak G2P with ``voice``'s language)."""
+    return [ipa.clean_words(words) for words in espeak.g2p(texts, voice)]
+
+
+def to_arrays(utts: list[Utterance], max_frames: int) -> dict[str, np.ndarray]:
+    """{feats [N, max_frames, 80] float32 (zero-padded), feat_len [N]}; longer utterances are truncated."""
+    n, dim = len(utts), (utts[0].feats.shape[1] if utts else 80)
+    feats = np.zeros((n, max_frames, dim), np.float32)
+    lengths = np.zeros(n, np.int32)
+    for i, u in enumerate(utts):
+        t = min(len(u.feats), max_frames)
+        feats[i, :t] = u.feats[:t]
+        lengths[i] = t
+    return {"feats": feats, "feat_len": lengths}
+
+
+def pad_labels(sequences: list[list[int]], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """[N, max_len] int32 labels (0-padded) and their lengths; a longer sequence is an error (it cannot fit)."""
+    out = np.zeros((len(sequences), max_len), np.int32)
+    lengths = np.zeros(len(sequences), np.int32)
+    for i, seq in enumerate(sequences):
+        if len(seq) > max_len:
+            raise ValueError(f"label sequence of length {len(seq)} exceeds max_label_len {max_len}")
+        out[i, :len(seq)] = seq
+        lengths[i] = len(seq)
+    return out, lengths

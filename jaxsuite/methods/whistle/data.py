@@ -1,0 +1,73 @@
+"""Whistle's data: the speech sets of a config, their unit sets and the label arrays of each training stage."""
+from __future__ import annotations
+
+import functools
+import json
+
+import ml_collections
+import numpy as np
+
+from jaxsuite.core.errors import ConfigError
+from jaxsuite.data import synth_lang10
+from jaxsuite.data.speech import Utterance, pad_labels, to_arrays
+from jaxsuite.methods.whistle import lm as lm_lib
+from jaxsuite.methods.whistle.units import PhoneSet, Subwords
+
+DATASETS = ("synth_lang10",)
+
+
+def check(cfg) -> None:
+    if cfg.dataset not in DATASETS:
+        raise ConfigError(f"config key 'dataset' must be one of {DATASETS}, got {cfg.dataset!r}")
+    known = {**synth_lang10.SEEN, **synth_lang10.UNSEEN}
+    for key in ("seen_languages", "unseen_languages"):
+        bad = [lang for lang in cfg[key] if lang not in known]
+        if bad:
+            raise ConfigError(f"config key {key!r} has languages {bad} that synth_lang10 does not synthesise "
+                              f"(it has {sorted(known)}; left out: {synth_lang10.LEFT_OUT})")
+
+
+@functools.lru_cache(maxsize=2)
+def _load(key: str) -> dict:
+    cfg = ml_collections.ConfigDict(json.loads(key))
+    d = cfg.data
+    langs = {lang: {"train": d.seen_train, "test": d.seen_test} for lang in cfg.seen_languages}
+    langs.update({lang: {"train": d.unseen_train, "test": d.unseen_test} for lang in cfg.unseen_languages})
+    speech = synth_lang10.load(d.synth, langs, d.seed)
+    speech = {lang: {split: [u for u in utts if len(u.feats) <= d.max_frames] for split, utts in splits.items()}
+              for lang, splits in speech.items()}  # the rare longer utterance would not fit the padded batch
+    seen_train = [u for lang in cfg.seen_languages for u in speech[lang]["train"]]
+    phones = PhoneSet.from_utterances(seen_train)
+    unseen = {}
+    for lang in cfg.unseen_languages:
+        vocab, _ = synth_lang10.vocabulary(lang, d.synth.vocab_size)
+        lexicon = lm_lib.build_lexicon(vocab, lang, synth_lang10.voice_of(lang))
+        train_utts = speech[lang]["train"]
+        units = PhoneSet(tuple(sorted({p for u in train_utts for w in u.phones for p in w}
+                                      | {p for ph in lexicon.values() for p in ph})))
+        lm_text = synth_lang10.sentences(lang, d.lm_sentences, vocab_size=d.synth.vocab_size,
+                                         min_words=d.synth.min_words, max_words=d.synth.max_words,
+                                         rng=np.random.default_rng([d.seed, 99]))
+        unseen[lang] = {"train": train_utts, "test": speech[lang]["test"], "units": units, "lexicon": lexicon,
+                        "lm": lm_lib.BigramLM(lm_text + [u.words for u in train_utts], vocab)}
+    return {"speech": speech, "seen_train": seen_train, "phones": phones, "unseen": unseen,
+            "subwords": Subwords([u.text for u in seen_train], d.bpe_vocab)}
+
+
+def load(cfg) -> dict:
+    check(cfg)
+    keys = ("dataset", "data", "seen_languages", "unseen_languages")
+    return _load(json.dumps({k: (cfg[k].to_dict() if hasattr(cfg[k], "to_dict") else list(cfg[k])
+                                 if isinstance(cfg[k], tuple) else cfg[k]) for k in keys}, sort_keys=True))
+
+
+def phone_arrays(utts: list[Utterance], units: PhoneSet, cfg, *, max_frames: int | None = None,
+                 max_label_len: int | None = None) -> dict[str, np.ndarray]:
+    labels, lengths = pad_labels([units.encode([p for w in u.phones for p in w]) for u in utts],
+                                 max_label_len or cfg.data.max_label_len)
+    return {**to_arrays(utts, max_frames or cfg.data.max_frames), "labels": labels, "label_len": lengths}
+
+
+def subword_arrays(utts: list[Utterance], subwords: Subwords, cfg) -> dict[str, np.ndarray]:
+    labels, lengths = pad_labels([subwords.encode(u.text) for u in utts], cfg.data.max_label_len)
+    return {**to_arrays(utts, cfg.data.max_frames), "labels": labels, "label_len": lengths}
