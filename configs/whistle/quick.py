@@ -14,7 +14,7 @@ def get_config() -> ConfigDict:
     c.seen_languages = ("en", "es", "fr", "it", "nl", "ru", "sv", "tr")
     c.unseen_languages = ("pl",)
     c.data = ConfigDict({
-        "seed": 0, "seen_train": 250, "seen_test": 30, "unseen_train": 120, "unseen_test": 60,
+        "root": "", "seed": 0, "seen_train": 250, "seen_test": 30, "unseen_train": 120, "unseen_test": 60,
         "max_frames": 128, "max_label_len": 48, "bpe_vocab": 400, "lm_sentences": 2000,
         "synth": ConfigDict({"vocab_size": 1000, "min_words": 1, "max_words": 3, "rate_range": (140, 220),
                              "pitch_range": (30, 70), "snr_db_range": (10.0, 30.0)}),
@@ -27,10 +27,10 @@ def get_config() -> ConfigDict:
     c.ssl = ConfigDict({"groups": 2, "entries": 64, "code_dim": 64, "final_dim": 64, "mask_prob": 0.065,
                         "mask_span": 5, "negatives": 20, "temperature": 0.1, "diversity_weight": 0.1,
                         "feature_penalty": 10.0, "tau_start": 2.0, "tau_end": 0.5, "tau_decay": 0.995})
-    c.pretrain = ConfigDict({"kind": "phoneme", "steps": 400, "batch_size": 16,
+    c.pretrain = ConfigDict({"kind": "phoneme", "steps": 300, "batch_size": 16,
                              "optim": ConfigDict({"schedule": "noam", "lr": 2e-3, "warmup": 100, "clip_norm": 5.0,
                                                   "weight_decay": 1e-6, "b1": 0.9, "b2": 0.98})})
-    c.finetune = ConfigDict({"steps": 150, "batch_size": 16,
+    c.finetune = ConfigDict({"steps": 120, "batch_size": 16,
                              "optim": ConfigDict({"schedule": "constant", "lr": 1e-3, "warmup": 15,
                                                   "clip_norm": 5.0, "weight_decay": 1e-6, "b1": 0.9, "b2": 0.98})})
     c.decode = ConfigDict({"beam": 8, "lm_weight": 1.0, "word_bonus": 0.0})

@@ -59,10 +59,13 @@ class Synthesizer:
         self._callback = _CALLBACK(on_samples)  # kept alive on the instance
         lib.espeak_SetSynthCallback(self._callback)
 
-    def synthesize(self, text: str, voice: str, *, rate: int = 175, pitch: int = 50, pitch_range: int = 50
-                   ) -> np.ndarray:
+    def synthesize(self, text: str, voice: str, *, rate: int = 175, pitch: int = 50, pitch_range: int = 50,
+                   seed: int = 0) -> np.ndarray:
         """Speak ``text`` with eSpeak voice ``voice`` (e.g. ``"pl"``, ``"en-us+f3"``); words per minute
-        ``rate`` (80-450), ``pitch`` and ``pitch_range`` in 0-100."""
+        ``rate`` (80-450), ``pitch`` and ``pitch_range`` in 0-100. eSpeak's random source is seeded with ``seed``,
+        but its wave generator keeps state between calls (the pitch flutter's phase, echo and AGC buffers), so
+        the samples depend on what the process synthesised before: reproducible sets are made in a fresh
+        process (:func:`jaxsuite.data.synth_lang10.load` does)."""
         with _LOCK:
             base, plus, variant = voice.partition("+")
             names = [voice] + ([base.split("-")[0] + plus + variant] if "-" in base else [])  # fr-fr -> fr
@@ -70,6 +73,8 @@ class Synthesizer:
                 raise UserError(f"eSpeak NG has no voice {voice!r}")
             for param, value in ((PARAM_RATE, rate), (PARAM_PITCH, pitch), (PARAM_RANGE, pitch_range)):
                 self._lib.espeak_SetParameter(param, int(value), 0)
+            if hasattr(self._lib, "espeak_ng_SetRandSeed"):
+                self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
             self._chunks = []
             data = text.encode("utf-8") + b"\0"
             buf = ctypes.create_string_buffer(data)

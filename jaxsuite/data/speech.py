@@ -7,10 +7,14 @@ are made per model by the method (phones or subwords).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from typing import Callable
 
 import numpy as np
 
 from jaxsuite.audio import espeak, features, ipa
+from jaxsuite.data import cache
 
 
 @dataclasses.dataclass
@@ -53,3 +57,39 @@ def pad_labels(sequences: list[list[int]], max_len: int) -> tuple[np.ndarray, np
         out[i, :len(seq)] = seq
         lengths[i] = len(seq)
     return out, lengths
+
+
+Sets = dict[str, dict[str, list[Utterance]]]  # {lang: {split: utterances}}
+
+
+def cache_key(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached(name: str, key: str, build: Callable[[], Sets]) -> Sets:
+    """``build()`` once, saved with ``datasets`` under ``$JAXSUITE_DATA/generated/<name>/<key>`` (features as
+    float16) and loaded from there afterwards; without a writable generated folder, built every time."""
+    import datasets
+
+    folder = cache.generated_dir()
+    path = folder / name / key if folder else None
+    if path is not None and (path / "dataset_info.json").exists():
+        cols = datasets.load_from_disk(str(path)).with_format("numpy")[:]
+        out: Sets = {}
+        for lang, split, text, phones, feats in zip(cols["lang"], cols["split"], cols["text"], cols["phones"],
+                                                    cols["feats"]):
+            words = [w.split() for w in str(phones).split(" | ")] if phones else []
+            out.setdefault(str(lang), {}).setdefault(str(split), []).append(
+                Utterance(str(lang), str(text), str(text).split(), words, np.asarray(feats, np.float32)))
+        return out
+    built = build()
+    if path is not None:
+        rows = [(lang, split, u) for lang, splits in built.items() for split, utts in splits.items() for u in utts]
+        features_ = datasets.Features({"lang": datasets.Value("string"), "split": datasets.Value("string"),
+                                       "text": datasets.Value("string"), "phones": datasets.Value("string"),
+                                       "feats": datasets.Array2D((None, 80), "float16")})
+        datasets.Dataset.from_dict({
+            "lang": [r[0] for r in rows], "split": [r[1] for r in rows], "text": [r[2].text for r in rows],
+            "phones": [" | ".join(" ".join(w) for w in r[2].phones) for r in rows],
+            "feats": [r[2].feats.astype(np.float16) for r in rows]}, features=features_).save_to_disk(str(path))
+    return built

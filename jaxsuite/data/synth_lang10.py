@@ -11,14 +11,14 @@ Built once per configuration and cached with ``datasets`` under ``$JAXSUITE_DATA
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import concurrent.futures
+import multiprocessing
 
+import ml_collections
 import numpy as np
 
 from jaxsuite.audio import espeak
-from jaxsuite.data import cache
-from jaxsuite.data.speech import Utterance, featurize, transcribe
+from jaxsuite.data.speech import Sets, Utterance, cache_key, cached, featurize, transcribe
 
 SEEN = {"en": "en-us", "es": "es", "fr": "fr-fr", "it": "it", "nl": "nl", "ru": "ru", "sv": "sv", "tr": "tr"}
 UNSEEN = {"pl": "pl", "id": "id"}
@@ -63,7 +63,7 @@ def synthesize_split(lang: str, split: str, count: int, cfg, seed: int) -> list[
     for words, word_phones in zip(texts, phones):
         voice = voice_of(lang) + VOICES[rng.integers(len(VOICES))]
         wav = synth.synthesize(" ".join(words), voice, rate=int(rng.integers(*cfg.rate_range)),
-                               pitch=int(rng.integers(*cfg.pitch_range)))
+                               pitch=int(rng.integers(*cfg.pitch_range)), seed=int(rng.integers(2 ** 31)))
         snr = rng.uniform(*cfg.snr_db_range)
         noise = rng.standard_normal(len(wav)).astype(np.float32)
         wav = wav + noise * np.sqrt(np.mean(wav ** 2) / 10 ** (snr / 10))
@@ -71,44 +71,25 @@ def synthesize_split(lang: str, split: str, count: int, cfg, seed: int) -> list[
     return out
 
 
-def _key(cfg, langs: dict[str, dict[str, int]], seed: int) -> str:
-    payload = json.dumps({"cfg": cfg.to_dict(), "langs": langs, "seed": seed, "version": 1}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+def _split_in_fresh_process(args) -> list[Utterance]:
+    lang, split, count, cfg_dict, seed = args
+    return synthesize_split(lang, split, count, ml_collections.ConfigDict(cfg_dict), seed)
 
 
-def load(cfg, langs: dict[str, dict[str, int]], seed: int) -> dict[str, dict[str, list[Utterance]]]:
-    """{lang: {split: [Utterance]}} for ``langs`` = {lang: {split: count}}, cached with ``datasets``."""
-    import datasets
-
-    folder = cache.generated_dir()
-    path = folder / "synth_lang10" / _key(cfg, langs, seed) if folder else None
-    if path is not None and (path / "dataset_info.json").exists():
-        ds = datasets.load_from_disk(str(path)).with_format("numpy")
-        return _from_columns(ds[:], langs)
-    built = {lang: {split: synthesize_split(lang, split, n, cfg, seed) for split, n in splits.items()}
-             for lang, splits in langs.items()}
-    if path is not None:
-        cols = {"lang": [], "split": [], "text": [], "phones": [], "feats": []}
-        for lang, splits in built.items():
-            for split, utts in splits.items():
-                for u in utts:
-                    cols["lang"].append(lang)
-                    cols["split"].append(split)
-                    cols["text"].append(u.text)
-                    cols["phones"].append(" | ".join(" ".join(w) for w in u.phones))
-                    cols["feats"].append(u.feats.astype(np.float16))
-        features = datasets.Features({"lang": datasets.Value("string"), "split": datasets.Value("string"),
-                                      "text": datasets.Value("string"), "phones": datasets.Value("string"),
-                                      "feats": datasets.Array2D((None, 80), "float16")})
-        datasets.Dataset.from_dict(cols, features=features).save_to_disk(str(path))
-    return built
-
-
-def _from_columns(cols: dict, langs: dict) -> dict[str, dict[str, list[Utterance]]]:
-    out = {lang: {split: [] for split in splits} for lang, splits in langs.items()}
-    for lang, split, text, phones, feats in zip(cols["lang"], cols["split"], cols["text"], cols["phones"],
-                                                cols["feats"]):
-        words = [w.split() for w in str(phones).split(" | ")] if phones else []
-        out[str(lang)][str(split)].append(Utterance(str(lang), str(text), str(text).split(), words,
-                                                    np.asarray(feats, np.float32)))
+def build(cfg, langs: dict[str, dict[str, int]], seed: int, workers: int = 2) -> Sets:
+    """Synthesise every (language, split), each in a fresh worker process: eSpeak's wave generator keeps state
+    across calls, so only a fresh process makes the same samples from the same seed."""
+    jobs = [(lang, split, n, cfg.to_dict(), seed) for lang, splits in langs.items() for split, n in splits.items()]
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+        results = list(pool.map(_split_in_fresh_process, jobs))
+    out: Sets = {}
+    for (lang, split, *_), utts in zip(jobs, results):
+        out.setdefault(lang, {})[split] = utts
     return out
+
+
+def load(cfg, langs: dict[str, dict[str, int]], seed: int) -> Sets:
+    """{lang: {split: [Utterance]}} for ``langs`` = {lang: {split: count}}, cached with ``datasets``."""
+    key = cache_key({"cfg": cfg.to_dict(), "langs": langs, "seed": seed, "version": 2})
+    return cached("synth_lang10", key, lambda: build(cfg, langs, seed))

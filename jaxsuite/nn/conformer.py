@@ -115,7 +115,9 @@ class ConvModule(nnx.Module):
     def __init__(self, dim: int, kernel: int, dropout: float, *, rngs: nnx.Rngs):
         self.norm = nnx.LayerNorm(dim, rngs=rngs)
         self.pointwise_in = nnx.Linear(dim, 2 * dim, rngs=rngs)
-        self.depthwise = nnx.Conv(dim, dim, (kernel,), padding="SAME", feature_group_count=dim, rngs=rngs)
+        # no bias: BatchNorm follows and would cancel it (its gradient is 0 up to rounding, which Adam amplifies)
+        self.depthwise = nnx.Conv(dim, dim, (kernel,), padding="SAME", feature_group_count=dim, use_bias=False,
+                                  rngs=rngs)
         self.bn = nnx.BatchNorm(dim, momentum=0.9, rngs=rngs)
         self.pointwise_out = nnx.Linear(dim, dim, rngs=rngs)
         self.dropout = nnx.Dropout(dropout)

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.loop import fit, host_batches
-from jaxsuite.data import fleurs
+from jaxsuite.data import commonvoice, fleurs
 from jaxsuite.data.speech import to_arrays
 from jaxsuite.methods.whistle import data as wdata
 from jaxsuite.methods.whistle import decoding, train
@@ -58,7 +58,9 @@ def check_data(config) -> None:
 
 
 def data_status() -> dict[str, str]:
-    return {"synth_lang10": "generated (eSpeak NG)", "speech_fleurs": fleurs.status()}
+    cv = commonvoice.default_root()
+    return {"synth_lang10": "generated (eSpeak NG)", "speech_fleurs": fleurs.status(),
+            "commonvoice": "present" if cv.is_dir() and any(cv.glob("*/train.tsv")) else f"missing ({cv})"}
 
 
 def _per_language_per(state, utts_by_lang, phones, cfg) -> dict[str, float]:

@@ -55,13 +55,14 @@ class GumbelQuantizer(nnx.Module):
 
 
 class SSLModel(nnx.Module):
-    """wav2vec 2.0 on the Conformer: the VGG2L frontend is the feature encoder (z), its output is quantised
-    (targets q) and, at masked frames, replaced by a learned mask embedding before the Conformer blocks
+    """wav2vec 2.0 on the Conformer: the VGG2L frontend is the feature encoder (z), its layer-normalised output
+    is quantised (targets q) and, at masked frames, replaced by a learned mask embedding before the Conformer blocks
     (context c)."""
 
     def __init__(self, cfg, *, rngs: nnx.Rngs):
         s, dim = cfg.ssl, cfg.model.dim
         self.encoder = encoder(cfg, rngs)
+        self.feature_norm = nnx.LayerNorm(dim, rngs=rngs)  # fairseq: the penalty is taken before this norm
         self.quantizer = GumbelQuantizer(dim, s.groups, s.entries, s.code_dim, rngs=rngs)
         self.project_q = nnx.Linear(s.code_dim, s.final_dim, rngs=rngs)
         self.project_c = nnx.Linear(dim, s.final_dim, rngs=rngs)
@@ -71,6 +72,6 @@ class SSLModel(nnx.Module):
         k_enc, k_q = (None, None) if key is None else jax.random.split(key)
         c, out_lengths, z = self.encoder(feats, lengths, key=k_enc, train=train, return_frontend=True,
                                          replace=(mask, self.mask_embedding[...]))
-        q, probs = self.quantizer(z, k_q, tau)
+        q, probs = self.quantizer(self.feature_norm(z), k_q, tau)
         return {"context": self.project_c(c), "targets": self.project_q(q), "probs": probs, "frontend": z,
                 "lengths": out_lengths}

@@ -1,5 +1,5 @@
-"""Pure train steps and evaluation: ``init(cfg, rng, units, ...) -> TrainState``, ``ctc_step`` and ``ssl_step``
-``(state, batch) -> (state, metrics)``, ``evaluate``.
+"""Pure train steps and evaluation: ``init(cfg, rng, optim=..., units=...) -> TrainState``, ``train_step`` (= ``ctc_step``)
+and ``ssl_step`` ``(state, batch) -> (state, metrics)``, ``evaluate(state, data) -> metrics``.
 
 The optimiser is CAT's: Adam (betas 0.9, 0.98) with L2 weight decay 1e-6 and the Noam schedule (linear warm-up,
 then inverse square root decay), plus global-norm clipping; fine-tuning uses a constant lr after a short warm-up.
@@ -16,8 +16,9 @@ from flax import nnx
 
 from jaxsuite.audio.features import spec_augment
 from jaxsuite.core.train_state import TrainState, module_state
-from jaxsuite.methods.whistle import losses
+from jaxsuite.methods.whistle import decoding, losses
 from jaxsuite.methods.whistle.model import CTCModel, SSLModel
+from jaxsuite.nn.conformer import subsampled_lengths
 
 
 def noam(peak_lr: float, warmup: int):
@@ -60,8 +61,14 @@ def init(cfg, rng, *, optim, units: int | None = None, ssl: bool = False, encode
     return state.replace(params=params, model_state=rest, opt_state=state.tx.init(params))
 
 
-def ctc_step(state: TrainState, batch: dict, *, spec) -> tuple[TrainState, dict]:
-    """One step of CTC training on a padded batch {feats, feat_len, labels, label_len}, SpecAugment on."""
+# CAT's cv-lang10 SpecAugment: 2 frequency masks of up to 35 % of the bins, 10 time masks of up to 5 % of the frames
+PAPER_SPEC_AUGMENT = {"freq_masks": 2, "freq_width": 0.35, "time_masks": 10, "time_width": 0.05}
+
+
+def ctc_step(state: TrainState, batch: dict, *, spec=None) -> tuple[TrainState, dict]:
+    """One step of CTC training on a padded batch {feats, feat_len, labels, label_len}, SpecAugment on
+    (``spec``: its settings, the paper's by default). ``train_step`` is this step with the paper's settings."""
+    spec = PAPER_SPEC_AUGMENT if spec is None else spec
     k_aug, k_drop = jax.random.split(state.step_key())
     feats = spec_augment(k_aug, batch["feats"], batch["feat_len"], **spec)
 
@@ -74,6 +81,9 @@ def ctc_step(state: TrainState, batch: dict, *, spec) -> tuple[TrainState, dict]
     return state.apply_gradients(grads, model_state), {"loss": loss, "grad_norm": optax.global_norm(grads)}
 
 
+train_step = ctc_step
+
+
 def gumbel_temperature(step, ssl) -> jax.Array:
     """wav2vec 2.0's schedule: tau = max(start * decay^step, end)."""
     return jnp.maximum(ssl.tau_start * ssl.tau_decay ** step.astype(jnp.float32), ssl.tau_end)
@@ -84,7 +94,6 @@ def ssl_step(state: TrainState, batch: dict, *, ssl) -> tuple[TrainState, dict]:
     k_mask, k_neg, k_model = jax.random.split(state.step_key(), 3)
     feats, feat_len = batch["feats"], batch["feat_len"]
     frames = -(-feats.shape[1] // 4)
-    from jaxsuite.nn.conformer import subsampled_lengths
     out_len = subsampled_lengths(feat_len)
     mask = losses.span_mask(k_mask, out_len, frames, ssl.mask_prob, ssl.mask_span)
     tau = gumbel_temperature(state.step, ssl)
@@ -101,7 +110,8 @@ def ssl_step(state: TrainState, batch: dict, *, ssl) -> tuple[TrainState, dict]:
         return total, (module_state(model), {"contrastive": contrast, "diversity": div, "feature_penalty": penalty})
 
     (loss, (model_state, parts)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    metrics = {"loss": loss, **parts, "tau": tau, "masked_frac": mask.sum() / jnp.maximum(out_len.sum(), 1)}
+    metrics = {"loss": loss, **parts, "tau": tau, "masked_frac": mask.sum() / jnp.maximum(out_len.sum(), 1),
+               "grad_norm": optax.global_norm(grads)}
     return state.apply_gradients(grads, model_state), metrics
 
 
@@ -129,6 +139,14 @@ def predict(state: TrainState, arrays: dict, batch_size: int, unit_mask=None) ->
             lp = lp - np.logaddexp.reduce(lp, axis=-1, keepdims=True)
         out.extend(lp[i, :out_len[i]] for i in range(m))
     return out
+
+
+def evaluate(state: TrainState, data: dict, batch_size: int = 64) -> dict[str, float]:
+    """Token error rate of greedy CTC decoding against ``data``'s labels {feats, feat_len, labels, label_len}
+    (PER for a phone model)."""
+    lps = predict(state, data, batch_size)
+    refs = [list(lab[:n]) for lab, n in zip(np.asarray(data["labels"]), np.asarray(data["label_len"]))]
+    return {"error_rate": decoding.error_rate(refs, [decoding.greedy(lp) for lp in lps])}
 
 
 def step_fn(kind: str, cfg):
