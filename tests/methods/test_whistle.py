@@ -1,6 +1,7 @@
 """Whistle: decoding, error rates, the wav2vec 2.0 pieces, unit sets, the train steps, and every variant end to end."""
 import itertools
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -183,6 +184,7 @@ def test_ctc_training_fits_a_fixed_batch(batch):
     assert float(m["loss"]) < 0.7 * first
 
 
+@pytest.mark.slow  # about a minute warm: four pre-trainings, four fine-tunings, decoding
 def test_every_variant_runs_and_resumes(tmp_path):
     cfg = tiny_config()
     results = {}
@@ -196,5 +198,13 @@ def test_every_variant_runs_and_resumes(tmp_path):
     again = run_one("whistle", cfg, "phoneme_pretrain", 0, tmp_path / "phoneme_pretrain",
                     shared_dir=tmp_path / "shared")
     assert again["unseen_per"] == results["phoneme_pretrain"]["unseen_per"]
-    log = [json.loads(line) for line in (tmp_path / "phoneme_pretrain" / "finetune_pl" / "metrics.jsonl").open()]
-    assert [r["step"] for r in log if r.get("split", r.get("kind")) == "train"][-1] == cfg.finetune.steps
+    # a kill after step 2 of the fine-tuning: its last checkpoint and record are gone; the rerun continues exactly
+    stage = tmp_path / "phoneme_pretrain" / "finetune_pl"
+    losses_before = [r["loss"] for r in map(json.loads, (stage / "metrics.jsonl").open()) if r["split"] == "train"]
+    (stage / "summary.json").unlink()
+    shutil.rmtree(stage / "checkpoints" / str(cfg.finetune.steps))
+    resumed = run_one("whistle", cfg, "phoneme_pretrain", 0, tmp_path / "phoneme_pretrain",
+                      shared_dir=tmp_path / "shared")
+    losses_after = [r["loss"] for r in map(json.loads, (stage / "metrics.jsonl").open()) if r["split"] == "train"]
+    assert len(losses_before) == cfg.finetune.steps and losses_after == losses_before
+    assert resumed["unseen_per"] == results["phoneme_pretrain"]["unseen_per"]
