@@ -45,7 +45,9 @@ class VGG2L(nnx.Module):
         f = math.ceil(math.ceil(in_dim / 2) / 2)
         self.proj = nnx.Linear(c2 * f, out_dim, rngs=rngs)
 
-    def __call__(self, feats: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, feats: jax.Array, lengths: jax.Array, return_conv: bool = False):
+        """-> (projected [B, T', dim], lengths') and, with ``return_conv``, the conv features before the
+        projection [B, T', C * F']."""
         valid = jnp.arange(feats.shape[1])[None] < lengths[:, None]
         x = jnp.where(valid[..., None], feats, 0.0)[..., None]
         for i, conv in enumerate(self.convs):
@@ -53,7 +55,9 @@ class VGG2L(nnx.Module):
             if i % 2:
                 x = _pool2(x)
         b, t = x.shape[:2]
-        return self.proj(x.reshape(b, t, -1)), subsampled_lengths(lengths)
+        conv_features = x.reshape(b, t, -1)
+        out = (self.proj(conv_features), subsampled_lengths(lengths))
+        return (*out, conv_features) if return_conv else out
 
 
 def relative_positions(length: int, dim: int) -> jax.Array:
@@ -164,9 +168,10 @@ class Conformer(nnx.Module):
     def __call__(self, feats, lengths, *, key=None, train: bool = False, return_frontend: bool = False,
                  replace=None):
         """``replace`` = (mask [B, T'], vector [dim]): frontend frames where mask is True are replaced by the
-        vector before the blocks (wav2vec 2.0's masking); ``return_frontend`` also returns the frontend output."""
-        x, lengths = self.frontend(feats, lengths)
-        frontend = x
+        vector before the blocks (wav2vec 2.0's masking); ``return_frontend`` also returns the frontend's output
+        and its conv features before the projection, as a dict {"z", "conv"}."""
+        x, lengths, conv_features = self.frontend(feats, lengths, return_conv=True)
+        frontend = {"z": x, "conv": conv_features}
         if replace is not None:
             mask, vector = replace
             x = jnp.where(mask[..., None], vector.astype(x.dtype), x)

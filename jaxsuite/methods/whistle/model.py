@@ -55,14 +55,15 @@ class GumbelQuantizer(nnx.Module):
 
 
 class SSLModel(nnx.Module):
-    """wav2vec 2.0 on the Conformer: the VGG2L frontend is the feature encoder (z), its layer-normalised output
-    is quantised (targets q) and, at masked frames, replaced by a learned mask embedding before the Conformer blocks
-    (context c)."""
+    """wav2vec 2.0 on the Conformer: the VGG2L frontend is the feature encoder. As in fairseq, the L2 penalty is
+    on the conv features before the projection (fairseq: before its LayerNorm and projection), the quantiser takes
+    the layer-normalised projection z (targets q), and z, replaced by a learned mask embedding at masked frames,
+    feeds the Conformer blocks (context c)."""
 
     def __init__(self, cfg, *, rngs: nnx.Rngs):
         s, dim = cfg.ssl, cfg.model.dim
         self.encoder = encoder(cfg, rngs)
-        self.feature_norm = nnx.LayerNorm(dim, rngs=rngs)  # fairseq: the penalty is taken before this norm
+        self.feature_norm = nnx.LayerNorm(dim, rngs=rngs)
         self.quantizer = GumbelQuantizer(dim, s.groups, s.entries, s.code_dim, rngs=rngs)
         self.project_q = nnx.Linear(s.code_dim, s.final_dim, rngs=rngs)
         self.project_c = nnx.Linear(dim, s.final_dim, rngs=rngs)
@@ -70,8 +71,8 @@ class SSLModel(nnx.Module):
 
     def __call__(self, feats, lengths, mask, *, key, tau, train: bool = True):
         k_enc, k_q = (None, None) if key is None else jax.random.split(key)
-        c, out_lengths, z = self.encoder(feats, lengths, key=k_enc, train=train, return_frontend=True,
-                                         replace=(mask, self.mask_embedding[...]))
-        q, probs = self.quantizer(self.feature_norm(z), k_q, tau)
-        return {"context": self.project_c(c), "targets": self.project_q(q), "probs": probs, "frontend": z,
-                "lengths": out_lengths}
+        c, out_lengths, frontend = self.encoder(feats, lengths, key=k_enc, train=train, return_frontend=True,
+                                                replace=(mask, self.mask_embedding[...]))
+        q, probs = self.quantizer(self.feature_norm(frontend["z"]), k_q, tau)
+        return {"context": self.project_c(c), "targets": self.project_q(q), "probs": probs,
+                "conv_features": frontend["conv"], "lengths": out_lengths}

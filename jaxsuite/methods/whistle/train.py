@@ -105,7 +105,7 @@ def ssl_step(state: TrainState, batch: dict, *, ssl) -> tuple[TrainState, dict]:
         contrast = losses.contrastive(k_neg, out["context"], out["targets"], mask, negatives=ssl.negatives,
                                       temperature=ssl.temperature)
         div = losses.diversity(out["probs"], valid)
-        penalty = jnp.sum(jnp.mean(out["frontend"] ** 2, -1) * valid) / jnp.maximum(valid.sum(), 1)
+        penalty = jnp.sum(jnp.mean(out["conv_features"] ** 2, -1) * valid) / jnp.maximum(valid.sum(), 1)
         total = contrast + ssl.diversity_weight * div + ssl.feature_penalty * penalty
         return total, (module_state(model), {"contrastive": contrast, "diversity": div, "feature_penalty": penalty})
 
