@@ -25,7 +25,8 @@ def get_config() -> ConfigDict:
     c.data.update({"root": "", "seen_train": 0, "seen_test": 0, "unseen_train": 700, "unseen_test": 0,
                    "max_frames": 1200, "max_label_len": 320, "bpe_vocab": 5000})
     c.model = ConfigDict({"in_dim": 80, "dim": 512, "num_blocks": 14, "heads": 4, "kernel": 15, "ff_mult": 4,
-                          "dropout": 0.1, "input_dropout": 0.1, "vgg_channels": (64, 128)})
+                          "dropout": 0.1, "input_dropout": 0.1, "vgg_channels": (64, 128),
+                          "compute_dtype": "bfloat16"})
     c.spec_augment = ConfigDict({"freq_masks": 2, "freq_width": 0.35, "time_masks": 10, "time_width": 0.05})
     # wav2vec 2.0 BASE's pre-training settings (Baevski et al. 2020, Sec. 4.2)
     c.ssl = ConfigDict({"groups": 2, "entries": 320, "code_dim": 256, "final_dim": 256, "mask_prob": 0.065,

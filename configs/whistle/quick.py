@@ -1,7 +1,8 @@
 """Whistle quick preset: synth_lang10 (8 seen languages, unseen pl), a tiny Conformer, every variant x 3 seeds
 in under 25 minutes on 2 CPU cores (synthesis included on the first run, cached after).
 
-Few-shot fine-tuning: 120 Polish utterances (about 2.5 minutes of speech), the same steps and lr for every variant.
+Few-shot fine-tuning: 120 Polish utterances (114 after the CTC-length filter, 74 s of speech), the same steps and
+lr for every variant.
 """
 from ml_collections import ConfigDict
 
@@ -20,7 +21,8 @@ def get_config() -> ConfigDict:
                              "pitch_range": (30, 70), "snr_db_range": (10.0, 30.0)}),
     })
     c.model = ConfigDict({"in_dim": 80, "dim": 96, "num_blocks": 2, "heads": 4, "kernel": 15, "ff_mult": 4,
-                          "dropout": 0.1, "input_dropout": 0.1, "vgg_channels": (8, 16)})
+                          "dropout": 0.1, "input_dropout": 0.1, "vgg_channels": (8, 16),
+                          "compute_dtype": "float32"})  # bfloat16: mixed precision (accelerators)
     # SpecAugment as CAT's config has it (2 x 35 % frequency masks) but 2 time masks: utterances here are
     # about a second long, not CV's 5 s.
     c.spec_augment = ConfigDict({"freq_masks": 2, "freq_width": 0.35, "time_masks": 2, "time_width": 0.05})

@@ -65,17 +65,24 @@ def init(cfg, rng, *, optim, units: int | None = None, ssl: bool = False, encode
 PAPER_SPEC_AUGMENT = {"freq_masks": 2, "freq_width": 0.35, "time_masks": 10, "time_width": 0.05}
 
 
-def ctc_step(state: TrainState, batch: dict, *, spec=None) -> tuple[TrainState, dict]:
+def ctc_step(state: TrainState, batch: dict, *, spec=None, compute_dtype=None) -> tuple[TrainState, dict]:
     """One step of CTC training on a padded batch {feats, feat_len, labels, label_len}, SpecAugment on
-    (``spec``: its settings, the paper's by default). ``train_step`` is this step with the paper's settings."""
+    (``spec``: its settings, the paper's by default). ``train_step`` is this step with the paper's settings.
+    ``compute_dtype`` (e.g. ``jnp.bfloat16``): mixed precision, the forward and backward pass in that dtype
+    on a cast of the float32 parameters, the CTC loss and the update in float32."""
     spec = PAPER_SPEC_AUGMENT if spec is None else spec
     k_aug, k_drop = jax.random.split(state.step_key())
     feats = spec_augment(k_aug, batch["feats"], batch["feat_len"], **spec)
 
     def loss_fn(params):
+        if compute_dtype is not None:
+            params = jax.tree.map(lambda p: p.astype(compute_dtype), params)
         model = state.merge(params)
-        logits, out_len = model(feats, batch["feat_len"], key=k_drop, train=True)
-        return losses.ctc(logits, out_len, batch["labels"], batch["label_len"]), module_state(model)
+        x = feats if compute_dtype is None else feats.astype(compute_dtype)
+        logits, out_len = model(x, batch["feat_len"], key=k_drop, train=True)
+        loss = losses.ctc(logits.astype(jnp.float32), out_len, batch["labels"], batch["label_len"])
+        rest = jax.tree.map(lambda a: a.astype(jnp.float32), module_state(model))
+        return loss, rest
 
     (loss, model_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     return state.apply_gradients(grads, model_state), {"loss": loss, "grad_norm": optax.global_norm(grads)}
@@ -153,4 +160,8 @@ def step_fn(kind: str, cfg):
     """The train step for ``kind`` (ctc or ssl) with the config's static settings bound."""
     if kind == "ssl":
         return functools.partial(ssl_step, ssl=cfg.ssl)
-    return functools.partial(ctc_step, spec=dict(cfg.spec_augment))
+    dtype = {"float32": None, "bfloat16": jnp.bfloat16}.get(cfg.model.compute_dtype, "bad")
+    if dtype == "bad":
+        raise ValueError(f"config key 'model.compute_dtype' must be float32 or bfloat16, got "
+                         f"{cfg.model.compute_dtype!r}")
+    return functools.partial(ctc_step, spec=dict(cfg.spec_augment), compute_dtype=dtype)
