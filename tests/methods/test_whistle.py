@@ -208,3 +208,16 @@ def test_every_variant_runs_and_resumes(tmp_path):
     losses_after = [r["loss"] for r in map(json.loads, (stage / "metrics.jsonl").open()) if r["split"] == "train"]
     assert len(losses_before) == cfg.finetune.steps and losses_after == losses_before
     assert resumed["unseen_per"] == results["phoneme_pretrain"]["unseen_per"]
+
+
+def test_bfloat16_step_matches_float32(batch):
+    cfg = tiny_config()
+    state = train.init(cfg, jax.random.PRNGKey(0), optim=cfg.pretrain.optim, units=10)
+    _, m32 = jax.jit(train.step_fn("ctc", cfg))(state, batch)
+    cfg.model.compute_dtype = "bfloat16"
+    new, m16 = jax.jit(train.step_fn("ctc", cfg))(state, batch)
+    assert jax.tree.leaves(new.params)[0].dtype == jnp.float32  # float32 master weights
+    np.testing.assert_allclose(float(m16["loss"]), float(m32["loss"]), rtol=0.05)
+    cfg.model.compute_dtype = "float16"
+    with pytest.raises(ValueError, match="compute_dtype"):
+        train.step_fn("ctc", cfg)
