@@ -63,22 +63,24 @@ def data_status() -> dict[str, str]:
             "commonvoice": "present" if cv.is_dir() and any(cv.glob("*/train.tsv")) else f"missing ({cv})"}
 
 
-def _per_language_per(state, utts_by_lang, phones, cfg) -> dict[str, float]:
+def _per_language_per(state, utts_by_lang, phones, cfg, d) -> dict[str, float]:
+    """Greedy PER per seen language, the outputs masked to the phones of that language's training set."""
     out = {}
     for lang, utts in utts_by_lang.items():
         arrays = wdata.phone_arrays(utts, phones, cfg)
-        lps = train.predict(state, arrays, cfg.eval_batch_size, unit_mask=phones.mask(utts))
+        mask = phones.mask(d["speech"][lang]["train"])
+        lps = train.predict(state, arrays, cfg.eval_batch_size, unit_mask=mask)
         refs = [[p for w in u.phones for p in w] for u in utts]
         out[lang] = decoding.error_rate(refs, [phones.decode(decoding.greedy(lp)) for lp in lps])
     return out
 
 
 def _pretrain_metrics(state, kind, cfg, d) -> dict:
-    """Seen-language test metrics of a pre-trained model: PER per language (phone model, masked to each
-    language's phones), WER (subword model); FLEURS PER of the phone model when the clips are present."""
+    """Seen-language test metrics of a pre-trained model: PER per language (phone model, masked to the phones
+    of each language's training set), WER (subword model); FLEURS PER of the phone model when the clips are present."""
     test = {lang: d["speech"][lang]["test"] for lang in cfg.seen_languages}
     if kind == "phoneme":
-        per = _per_language_per(state, test, d["phones"], cfg)
+        per = _per_language_per(state, test, d["phones"], cfg, d)
         out = {"seen_per": float(np.mean(list(per.values()))), **{f"seen_per_{k}": v for k, v in per.items()}}
         if cfg.eval_fleurs and fleurs.status() == "present":
             clips = fleurs.load([lang for lang in cfg.seen_languages if lang in fleurs.LANGUAGES])
