@@ -193,6 +193,7 @@ def test_every_variant_runs_and_resumes(tmp_path):
     for variant, metrics in results.items():
         assert 0 <= metrics["unseen_per"] and 0 <= metrics["unseen_wer"], variant
     assert "seen_per" in results["phoneme_pretrain"] and "seen_wer" in results["subword_pretrain"]
+    assert 0 <= results["subword_pretrain"]["seen_per"] and "seen_per_es" in results["subword_pretrain"]
     assert results["phoneme_pretrain"]["new_phones_pl"] < results["monolingual"]["new_phones_pl"]
     # a finished run restores its stages instead of training them again, with the same numbers
     again = run_one("whistle", cfg, "phoneme_pretrain", 0, tmp_path / "phoneme_pretrain",

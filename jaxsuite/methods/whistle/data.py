@@ -79,6 +79,11 @@ def load(cfg) -> dict:
                                  if isinstance(cfg[k], tuple) else cfg[k]) for k in keys}, sort_keys=True))
 
 
+def voice_of(cfg, lang: str) -> str:
+    """The eSpeak voice (G2P language) of ``lang`` in the config's data set."""
+    return synth_lang10.voice_of(lang) if cfg.dataset == "synth_lang10" else commonvoice.LANGUAGES[lang][1]
+
+
 def phone_arrays(utts: list[Utterance], units: PhoneSet, cfg, *, max_frames: int | None = None,
                  max_label_len: int | None = None) -> dict[str, np.ndarray]:
     labels, lengths = pad_labels([units.encode([p for w in u.phones for p in w]) for u in utts],

@@ -23,7 +23,8 @@ import numpy as np
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.data import commonvoice, fleurs
-from jaxsuite.data.speech import to_arrays
+from jaxsuite.audio import ipa
+from jaxsuite.data.speech import to_arrays, transcribe
 from jaxsuite.methods.whistle import data as wdata
 from jaxsuite.methods.whistle import decoding, train
 from jaxsuite.methods.whistle.units import remap_rows
@@ -97,12 +98,20 @@ def _pretrain_metrics(state, kind, cfg, d) -> dict:
                 out["fleurs_per"] = float(np.mean(list(per.values())))
                 out.update({f"fleurs_per_{k}": v for k, v in per.items()})
         return out
-    if kind == "subword":
-        utts = [u for lang in cfg.seen_languages for u in test[lang]]
-        arrays = wdata.subword_arrays(utts, d["subwords"], cfg)
-        lps = train.predict(state, arrays, cfg.eval_batch_size)
-        hyps = [d["subwords"].decode(decoding.greedy(lp)).split() for lp in lps]
-        return {"seen_wer": decoding.error_rate([u.words for u in utts], hyps)}
+    if kind == "subword":  # WER of the decoded text, and PER of that text's G2P against the reference phones
+        out, words, phones = {}, [], []
+        for lang in cfg.seen_languages:
+            arrays = wdata.subword_arrays(test[lang], d["subwords"], cfg)
+            lps = train.predict(state, arrays, cfg.eval_batch_size)
+            texts = [d["subwords"].decode(decoding.greedy(lp)) for lp in lps]
+            hyp_phones = [ipa.flatten(p) if t.strip() else [] for t, p in
+                          zip(texts, transcribe([t or " " for t in texts], lang, wdata.voice_of(cfg, lang)))]
+            refs = [[p for w in u.phones for p in w] for u in test[lang]]
+            out[f"seen_per_{lang}"] = decoding.error_rate(refs, hyp_phones)
+            words += [u.words for u in test[lang]]
+            phones += [t.split() for t in texts]
+        return {"seen_per": float(np.mean([out[f"seen_per_{lang}"] for lang in cfg.seen_languages])), **out,
+                "seen_wer": decoding.error_rate(words, phones)}
     return {}
 
 
