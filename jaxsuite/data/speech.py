@@ -25,6 +25,11 @@ class Utterance:
     phones: list[list[str]]  # cleaned IPA per word
     feats: np.ndarray  # [frames, 80] float32
 
+    @property
+    def phone_sequence(self) -> list[str]:
+        """The phones of all words in order (the CTC target of a phone model)."""
+        return ipa.flatten(self.phones)
+
 
 def featurize(wav: np.ndarray, rate: int) -> np.ndarray:
     return features.fbank(features.resample(wav, rate))

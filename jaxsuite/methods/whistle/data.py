@@ -32,7 +32,7 @@ def check(cfg) -> None:
 def fits(utt: Utterance, max_frames: int) -> bool:
     """Whether an utterance fits the padded batch and its phones fit CTC's alignment: after 4x subsampling it
     needs one frame per phone plus one blank between repeated phones (rare: very fast speech, long words)."""
-    phones = [p for w in utt.phones for p in w]
+    phones = utt.phone_sequence
     needed = len(phones) + sum(a == b for a, b in zip(phones, phones[1:]))
     return bool(phones) and len(utt.feats) <= max_frames and needed <= subsampled_lengths(len(utt.feats))
 
@@ -59,12 +59,11 @@ def _load(key: str) -> dict:
             lm_text = synth_lang10.sentences(lang, d.lm_sentences, vocab_size=d.synth.vocab_size,
                                              min_words=d.synth.min_words, max_words=d.synth.max_words,
                                              rng=np.random.default_rng([d.seed, 99]))
-            voice = synth_lang10.voice_of(lang)
         else:  # the words of the language's transcripts; LM text: the training transcripts
             vocab = sorted({w for split in speech[lang].values() for u in split for w in u.words})
-            lm_text, voice = [], commonvoice.LANGUAGES[lang][1]
-        lexicon = lm_lib.build_lexicon(vocab, lang, voice)
-        units = PhoneSet(tuple(sorted({p for u in train_utts for w in u.phones for p in w}
+            lm_text = []
+        lexicon = lm_lib.build_lexicon(vocab, lang, voice_of(cfg, lang))
+        units = PhoneSet(tuple(sorted({p for u in train_utts for p in u.phone_sequence}
                                       | {p for ph in lexicon.values() for p in ph})))
         unseen[lang] = {"train": train_utts, "test": speech[lang]["test"], "units": units, "lexicon": lexicon,
                         "lm": lm_lib.BigramLM(lm_text + [u.words for u in train_utts], vocab)}
@@ -86,7 +85,7 @@ def voice_of(cfg, lang: str) -> str:
 
 def phone_arrays(utts: list[Utterance], units: PhoneSet, cfg, *, max_frames: int | None = None,
                  max_label_len: int | None = None) -> dict[str, np.ndarray]:
-    labels, lengths = pad_labels([units.encode([p for w in u.phones for p in w]) for u in utts],
+    labels, lengths = pad_labels([units.encode(u.phone_sequence) for u in utts],
                                  max_label_len or cfg.data.max_label_len)
     return {**to_arrays(utts, max_frames or cfg.data.max_frames), "labels": labels, "label_len": lengths}
 

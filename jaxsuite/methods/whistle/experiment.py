@@ -71,7 +71,7 @@ def _per_language_per(state, utts_by_lang, phones, cfg, d) -> dict[str, float]:
         arrays = wdata.phone_arrays(utts, phones, cfg)
         mask = phones.mask(d["speech"][lang]["train"])
         lps = train.predict(state, arrays, cfg.eval_batch_size, unit_mask=mask)
-        refs = [[p for w in u.phones for p in w] for u in utts]
+        refs = [u.phone_sequence for u in utts]
         out[lang] = decoding.error_rate(refs, [phones.decode(decoding.greedy(lp)) for lp in lps])
     return out
 
@@ -93,7 +93,7 @@ def _pretrain_metrics(state, kind, cfg, d) -> dict:
                                                 max_label_len=fleurs.MAX_LABEL_LEN)
                     lps = train.predict(state, arrays, len(utts), unit_mask=d["phones"].mask(
                         d["speech"][lang]["train"]))
-                    per[lang] = decoding.error_rate([[p for w in u.phones for p in w] for u in utts],
+                    per[lang] = decoding.error_rate([u.phone_sequence for u in utts],
                                                     [d["phones"].decode(decoding.greedy(lp)) for lp in lps])
                 out["fleurs_per"] = float(np.mean(list(per.values())))
                 out.update({f"fleurs_per_{k}": v for k, v in per.items()})
@@ -106,7 +106,7 @@ def _pretrain_metrics(state, kind, cfg, d) -> dict:
             texts = [d["subwords"].decode(decoding.greedy(lp)) for lp in lps]
             hyp_phones = [ipa.flatten(p) if t.strip() else [] for t, p in
                           zip(texts, transcribe([t or " " for t in texts], lang, wdata.voice_of(cfg, lang)))]
-            refs = [[p for w in u.phones for p in w] for u in test[lang]]
+            refs = [u.phone_sequence for u in test[lang]]
             out[f"seen_per_{lang}"] = decoding.error_rate(refs, hyp_phones)
             words += [u.words for u in test[lang]]
             phones += [t.split() for t in texts]
@@ -164,7 +164,7 @@ def finetune(cfg, kind: str, lang: str, seed: int, workdir: Path, d: dict, pre_s
     def metrics_fn(state):
         arrays = wdata.phone_arrays(u["test"], units, cfg)
         lps = train.predict(state, arrays, cfg.eval_batch_size)
-        refs = [[p for w in t.phones for p in w] for t in u["test"]]
+        refs = [t.phone_sequence for t in u["test"]]
         per = decoding.error_rate(refs, [units.decode(decoding.greedy(lp)) for lp in lps])
         lexicon = {w: units.encode(ph) for w, ph in u["lexicon"].items()}
         trie = decoding.Trie(lexicon)

@@ -8,6 +8,7 @@ phones start from fresh rows.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 
 import numpy as np
@@ -23,29 +24,32 @@ class PhoneSet:
 
     @classmethod
     def from_utterances(cls, utts: list[Utterance]) -> "PhoneSet":
-        return cls(tuple(sorted({p for u in utts for w in u.phones for p in w})))
+        return cls(tuple(sorted({p for u in utts for p in u.phone_sequence})))
 
     @property
     def size(self) -> int:
         return len(self.phones) + 1
 
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """phone -> unit id (built once per set; ``encode`` runs per utterance)."""
+        return {p: i + 1 for i, p in enumerate(self.phones)}
+
     def encode(self, phones: list[str]) -> list[int]:
-        index = {p: i + 1 for i, p in enumerate(self.phones)}
-        return [index[p] for p in phones if p in index]
+        return [self.index[p] for p in phones if p in self.index]
 
     def decode(self, ids) -> list[str]:
         return [self.phones[i - 1] for i in ids if i != BLANK]
 
     def mask(self, utts: list[Utterance]) -> np.ndarray:
         """[size] bool: the blank and the phones these utterances use (a language's output mask)."""
-        used = {p for u in utts for w in u.phones for p in w}
+        used = {p for u in utts for p in u.phone_sequence}
         return np.array([True] + [p in used for p in self.phones])
 
 
 def remap_rows(source: PhoneSet, target: PhoneSet) -> np.ndarray:
     """For each target unit, the source unit whose output row it inherits (-1 = none: a fresh row)."""
-    index = {p: i + 1 for i, p in enumerate(source.phones)}
-    return np.array([BLANK] + [index.get(p, -1) for p in target.phones], np.int32)
+    return np.array([BLANK] + [source.index.get(p, -1) for p in target.phones], np.int32)
 
 
 class Subwords:
