@@ -46,12 +46,20 @@ def clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, ret
 
 
 def dp_noise(clip_norm: float, noise_multiplier: float, expected_batch_size: float,
-             key: jax.Array) -> optax.GradientTransformation:
-    """Clipped sum -> privatised mean: + N(0, (noise_multiplier * clip_norm)^2), then / expected_batch_size."""
+             key: jax.Array, every: int = 1) -> optax.GradientTransformation:
+    """Clipped sum -> privatised mean: + N(0, (noise_multiplier * clip_norm)^2), then / expected_batch_size.
+
+    ``every`` > 1: noise only on the updates k with k % every == 0 (counted from 0), for a player that takes a
+    private step only on those; the caller must pass no private sum on the others (their updates are then the
+    public gradient, / expected_batch_size like the rest)."""
     if noise_multiplier < 0:
         raise ValueError(f"noise_multiplier must be >= 0, got {noise_multiplier}")
     if expected_batch_size <= 0:
         raise ValueError(f"expected_batch_size must be > 0, got {expected_batch_size}")
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     std = noise_multiplier * clip_norm if noise_multiplier > 0 else 0.0  # (0 * inf is nan)
-    return optax.chain(noise_addition.gaussian_privatizer(stddev=std, prng_key=key),
-                       optax.scale(1.0 / expected_batch_size))
+    noise = noise_addition.gaussian_privatizer(stddev=std, prng_key=key)
+    if every > 1:
+        noise = optax.transforms.conditionally_transform(noise, lambda count: count % every == 0)
+    return optax.chain(noise, optax.scale(1.0 / expected_batch_size))

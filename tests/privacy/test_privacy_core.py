@@ -72,6 +72,19 @@ def test_noise_std_is_noise_multiplier_times_c_over_batch():
     assert not np.allclose(np.asarray(noise["w"]), np.asarray(again["w"]))
 
 
+def test_noise_on_every_kth_update_only():
+    """``every=3``: updates 0 and 3 carry the noise, 1, 2 and 4 pass the (public) gradient through, / L."""
+    params = {"w": jnp.zeros((50, 40))}
+    tx = dpsgd.dp_noise(1.0, 2.0, 4.0, jax.random.key(5), every=3)
+    state, noisy = tx.init(params), []
+    for _ in range(5):
+        out, state = tx.update({"w": jnp.ones((50, 40))}, state)
+        noisy.append(not np.allclose(np.asarray(out["w"]), 0.25))
+    assert noisy == [True, False, False, True, False]
+    with pytest.raises(ValueError, match="every"):
+        dpsgd.dp_noise(1.0, 1.0, 4.0, jax.random.key(0), every=0)
+
+
 def test_dp_step_jits_with_a_padded_poisson_batch():
     params, data = _problem(3, batch=64)
     tx = optax.chain(dpsgd.dp_noise(1.0, 1.0, 8.0, jax.random.key(0)), optax.sgd(0.1))
