@@ -73,4 +73,25 @@ def test_noise_scale_multiplies_both_mechanisms_noise():
     scaled = budget.plan(_cfg("pate_triplegan", **{"privacy.noise_scale": 2.0}), 8000, 800)
     plain = budget.plan(_cfg("pate_triplegan", **{"pate.sigma": 80.0, "dp.noise_multiplier": 2.0}), 8000, 800)
     assert (scaled.steps, scaled.epsilon) == (plain.steps, plain.epsilon)
-    assert (scaled.gnmax_sigma, scaled.dp_noise) == (80.0, 2.0)
+    assert scaled.gnmax_sigma == 80.0 and {p.noise for p in scaled.dpsgd.values()} == {2.0}
+
+
+def test_c_steps_on_its_cadence_with_its_own_noise_cost_only_those_steps():
+    """C's DP-SGD on every 4th iteration (t = 0, 4, ...) with noise 3: the spent curve is D's 300 steps plus C's
+    75, and more iterations fit than with C private on every step."""
+    over = {"privacy.epsilon": 100.0, "dp.c_every": 4, "dp.c_noise_multiplier": 3.0}
+    cfg = _cfg("pate_triplegan", **over)
+    cfg.steps = 299
+    plan = budget.plan(cfg, 8000, 800)
+    c = plan.dpsgd["c"]
+    assert (c.every, c.noise, c.uses(299), plan.dpsgd["d"].every) == (4, 3.0, 75, 1)
+    spent = (accounting.gnmax_rdp_independent(40.0, 299)
+             + accounting.rdp_curve(accounting.dpsgd_event(64 / 8000, 1.0, 299))
+             + accounting.rdp_curve(accounting.dpsgd_event(16 / 800, 3.0, 75)))
+    assert plan.epsilon == pytest.approx(accounting.epsilon(spent, plan.delta - plan.overflow_delta), rel=1e-9)
+    every_step = budget.plan(_cfg("pate_triplegan"), 8000, 800)
+    assert budget.plan(_cfg("pate_triplegan", **{"dp.c_every": 4}), 8000, 800).steps > every_step.steps
+    with pytest.raises(ConfigError, match="dp.c_every"):
+        budget.plan(_cfg("pate_triplegan", **{"dp.c_every": 0}), 8000, 800)
+    with pytest.raises(ConfigError, match="dp.c_noise_multiplier"):
+        budget.plan(_cfg("pate_triplegan", **{"dp.c_noise_multiplier": 0.0}), 8000, 800)

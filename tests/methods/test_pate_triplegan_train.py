@@ -20,7 +20,7 @@ CFG = {"model": {"latent": 8, "g_hidden": (32,), "d_hidden": (32,), "c_channels"
        "privacy": {"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0},
        "pate": {"sigma": 2.0, "queries": 2, "query_every": 2, "replay": 16},
        "dp": {"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch": 8.0, "c_expected_batch": 4.0,
-              "overflow_delta_share": 0.01},
+              "c_noise_multiplier": 2.0, "c_every": 2, "overflow_delta_share": 0.01},
        "optim": {"lr": 1e-3, "beta1": 0.5}, "steps": 50}
 
 
@@ -76,6 +76,19 @@ def test_gnmax_answers_are_kept_only_on_asking_steps_and_prelabels_refresh(digit
     assert np.array_equal(pseudo[0], pseudo[1]) and not np.array_equal(pseudo[1], pseudo[2])  # relabel_every = 2
     answers = np.asarray(state.aux["answer"][:4])
     assert ((0 <= answers) & (answers < 10)).all()
+
+
+def test_c_reads_private_examples_only_on_its_private_steps(digits, step):
+    """``dp.c_every`` 2: C's Poisson batch of labelled pairs is drawn on steps 0, 2, ... and empty on the others
+    (their update is C's public terms alone: ``dp_noise`` adds no noise there)."""
+    state, batch = _setup("pate_triplegan", digits)
+    c = state.merge().hyper.c_poisson
+    assert (c.every, c.noise, state.merge().hyper.d_poisson.every) == (2, 2.0, 1)
+    sizes = []
+    for _ in range(4):
+        state, metrics = step(state, batch)
+        sizes.append(int(metrics["c_dp_batch"]))
+    assert sizes[0] > 0 and sizes[2] > 0 and sizes[1] == sizes[3] == 0
 
 
 def test_teacher_shards_are_disjoint_and_balanced(digits):

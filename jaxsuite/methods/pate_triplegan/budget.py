@@ -1,11 +1,13 @@
-"""The privacy plan of a run, fixed before its first step: which mechanisms touch the private set, what one
-iteration costs in RDP, and so how many iterations fit the (epsilon, delta) budget.
+"""The privacy plan of a run, fixed before its first step: which mechanisms touch the private set, what they
+cost in RDP, and so how many iterations fit the (epsilon, delta) budget.
 
-Every mechanism here has a data-independent cost that is the same each iteration (GNMax: lambda / sigma^2 per
-answer; DP-SGD: the Poisson-subsampled Gaussian's curve), so "stop before the next iteration would exceed the
-budget" is exactly ``steps = min(config.steps, accounting.max_steps(one_iteration, eps, delta'))``, where delta'
-is delta less the probability that a fixed-size padded Poisson batch overflowed (``sampling``). GNMax asked every
-``query_every`` steps is costed per block of that many steps.
+Every mechanism here has a data-independent cost per use (GNMax: lambda / sigma^2 per answer; DP-SGD: the
+Poisson-subsampled Gaussian's curve per step), and a run of T iterations uses each a fixed number of times: GNMax
+on the steps t with t % query_every == 0, a DP-SGD player on the steps t with t % its ``every`` == 0 (D: every
+step; C: every ``dp.c_every``-th). Its RDP curve is that count times the one-use curve, non-decreasing in T, so
+"stop before the next iteration would exceed the budget" is exactly ``steps`` = the largest T <= config.steps whose
+curve converts to at most epsilon at delta', where delta' is delta less the probability that a fixed-size padded
+Poisson batch overflowed (``sampling``).
 
 All mechanisms of a run read the same private set (the teachers' shards partition it; DP-SGD batches sample all of
 it or its labelled part), so their RDP curves add; the mu-GDP view composes them as sqrt(sum mu_i^2).
@@ -19,10 +21,22 @@ import numpy as np
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.privacy import accounting, sampling
 
-#: per kind, its DP-SGD players: player -> (pool it samples: "all" private examples or "labeled", config key of L)
+
+@dataclasses.dataclass(frozen=True)
+class Player:
+    """Where a DP-SGD player's settings live: the pool it samples ("all" private examples or "labeled"), and the
+    config keys of its expected batch L, its noise multiplier and its cadence (None: every step)."""
+    pool: str
+    batch_key: str
+    noise_key: str = "dp.noise_multiplier"
+    every_key: str | None = None
+
+
+#: per kind, its DP-SGD players (C's noise and cadence fall back to D's / every step when the keys are absent)
 DPSGD_PLAYERS = {
-    "pate_triplegan": {"d": ("all", "dp.expected_batch"), "c": ("labeled", "dp.c_expected_batch")},
-    "dp_cgan": {"d": ("labeled", "dp.expected_batch")},
+    "pate_triplegan": {"d": Player("all", "dp.expected_batch"),
+                       "c": Player("labeled", "dp.c_expected_batch", "dp.c_noise_multiplier", "dp.c_every")},
+    "dp_cgan": {"d": Player("labeled", "dp.expected_batch")},
 }
 PATE_KINDS = ("pate_triplegan", "pate_gan")
 
@@ -32,6 +46,12 @@ class Poisson:
     rate: float  # q
     max_batch: int  # padded size
     expected: float  # L = q n, what the clipped sum is divided by
+    noise: float = 0.0  # noise multiplier (std / clip), privacy.noise_scale applied
+    every: int = 1  # a private step on the iterations t with t % every == 0
+
+    def uses(self, steps: int) -> int:
+        """How many of the first ``steps`` iterations take a private step."""
+        return -(-steps // self.every)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +59,6 @@ class Plan:
     steps: int
     dpsgd: dict = dataclasses.field(default_factory=dict)  # player -> Poisson
     gnmax_sigma: float = 0.0  # pate.sigma x privacy.noise_scale
-    dp_noise: float = 0.0  # dp.noise_multiplier x privacy.noise_scale
     epsilon: float = 0.0  # data-independent (epsilon, delta)-DP of the whole run
     delta: float = 0.0
     overflow_delta: float = 0.0  # part of delta for dropped Poisson surplus
@@ -59,9 +78,11 @@ class Plan:
                 "steps": float(self.steps), "gnmax_answers": float(self.gnmax_answers)}
 
 
-def _get(cfg, dotted: str):
+def _get(cfg, dotted: str, default=None):
     node = cfg
     for part in dotted.split("."):
+        if part not in node:
+            return default
         node = node[part]
     return node
 
@@ -79,37 +100,61 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         raise ConfigError(f"config key 'pate.sigma' must be > 0, got {cfg.pate.sigma}")
     if not cfg.privacy.noise_scale > 0:
         raise ConfigError(f"config key 'privacy.noise_scale' must be > 0, got {cfg.privacy.noise_scale}")
-    sigma, noise = cfg.pate.sigma * cfg.privacy.noise_scale, cfg.dp.noise_multiplier * cfg.privacy.noise_scale
+    sigma = cfg.pate.sigma * cfg.privacy.noise_scale
     every = cfg.pate.query_every if pate else 1
     players = DPSGD_PLAYERS.get(cfg.kind, {})
     overflow_share = cfg.dp.overflow_delta_share * delta / max(len(players), 1)
-    poisson, block = {}, np.zeros_like(accounting.ORDERS)  # block: `every` steps, one of them asking GNMax
-    if pate:
-        block = block + accounting.gnmax_rdp_independent(sigma, cfg.pate.queries)
-    for name, (pool_name, key) in players.items():
-        pool = num_private if pool_name == "all" else num_labeled
-        expected = _get(cfg, key)
+    poisson = {}
+    for name, player in players.items():
+        pool = num_private if player.pool == "all" else num_labeled
+        expected = _get(cfg, player.batch_key)
         if not 0 < expected < pool:
-            raise ConfigError(f"config key {key!r} must be in (0, {pool}), got {expected}")
+            raise ConfigError(f"config key {player.batch_key!r} must be in (0, {pool}), got {expected}")
+        noise = _get(cfg, player.noise_key, cfg.dp.noise_multiplier)
+        cadence = _get(cfg, player.every_key, 1) if player.every_key else 1
+        if not noise > 0:
+            raise ConfigError(f"config key {player.noise_key!r} must be > 0, got {noise}")
+        if not (isinstance(cadence, int) and cadence >= 1):
+            raise ConfigError(f"config key {player.every_key!r} must be an integer >= 1, got {cadence!r}")
         rate = expected / pool
         poisson[name] = (pool, Poisson(rate, sampling.default_max_batch(pool, rate, cfg.steps, overflow_share),
-                                       float(expected)))
-        block = block + accounting.rdp_curve(accounting.dpsgd_event(rate, noise, every))
+                                       float(expected), noise * cfg.privacy.noise_scale, cadence))
+    one_answer = accounting.gnmax_rdp_independent(sigma, cfg.pate.queries) if pate else 0.0
+    one_step = {name: accounting.rdp_curve(accounting.dpsgd_event(p.rate, p.noise, 1)) for name, (_, p) in
+                poisson.items()}
+
+    def answers(steps: int) -> int:  # asking steps begun
+        return -(-steps // every) * cfg.pate.queries if pate else 0
+
+    def curve(steps: int) -> np.ndarray:  # self-composition: k uses cost k times one
+        total = np.zeros_like(accounting.ORDERS) + (-(-steps // every)) * one_answer
+        for name, (_, p) in poisson.items():
+            total = total + p.uses(steps) * one_step[name]
+        return total
+
     spendable = delta - cfg.dp.overflow_delta_share * delta
-    steps = min(cfg.steps, accounting.max_steps(block, eps, spendable) * every)
+    steps = _largest_fitting(lambda t: accounting.epsilon(curve(t), spendable) <= eps, cfg.steps)
     if steps == 0:
-        raise ConfigError(f"one iteration of {cfg.kind} ({every} step(s): one block of pate.query_every) already "
-                          f"exceeds epsilon {eps}: raise 'pate.sigma' / 'dp.noise_multiplier' / "
-                          f"'privacy.noise_scale', or lower 'pate.queries', 'pate.query_every' or the DP-SGD batches")
-    answers = -(-steps // every) * cfg.pate.queries if pate else 0  # asking steps begun
-    spent, mus, overflow = np.zeros_like(accounting.ORDERS), [], 0.0
-    if answers:
-        spent = spent + accounting.gnmax_rdp_independent(sigma, answers)
-        mus.append(accounting.gnmax_mu(sigma, answers))
+        raise ConfigError(f"the first iteration of {cfg.kind} already exceeds epsilon {eps}: raise 'pate.sigma' / "
+                          f"'dp.noise_multiplier' / 'dp.c_noise_multiplier' / 'privacy.noise_scale', or lower "
+                          f"'pate.queries' or the DP-SGD batches")
+    mus, overflow = [], 0.0
+    if answers(steps):
+        mus.append(accounting.gnmax_mu(sigma, answers(steps)))
     for pool, p in poisson.values():
-        spent = spent + accounting.rdp_curve(accounting.dpsgd_event(p.rate, noise, steps))
-        mus.append(accounting.dpsgd_mu(p.rate, noise, steps))
-        overflow += accounting.overflow_delta(pool, p.rate, p.max_batch, steps)
-    return Plan(steps=steps, dpsgd={k: p for k, (_, p) in poisson.items()}, gnmax_sigma=sigma, dp_noise=noise,
-                epsilon=accounting.epsilon(spent, spendable), delta=spendable + overflow, overflow_delta=overflow,
-                mu=accounting.compose_mu(*mus), gnmax_answers=answers)
+        mus.append(accounting.dpsgd_mu(p.rate, p.noise, p.uses(steps)))
+        overflow += accounting.overflow_delta(pool, p.rate, p.max_batch, p.uses(steps))
+    return Plan(steps=steps, dpsgd={k: p for k, (_, p) in poisson.items()}, gnmax_sigma=sigma,
+                epsilon=accounting.epsilon(curve(steps), spendable), delta=spendable + overflow,
+                overflow_delta=overflow, mu=accounting.compose_mu(*mus), gnmax_answers=answers(steps))
+
+
+def _largest_fitting(fits, limit: int) -> int:
+    """The largest T in [0, limit] with fits(T), for fits true up to some T and false after (0 if not fits(1))."""
+    lo, hi = 0, limit
+    if fits(hi):
+        return hi
+    while hi - lo > 1:  # fits(lo) (or lo == 0), not fits(hi)
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo

@@ -47,6 +47,8 @@ def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collec
     cfg = config_lib.variant_config(config, VARIANTS, variant, NAME)
     if variant.endswith("_eps1"):  # a 10x smaller budget needs more noise per step to afford any steps
         config_lib.set_key(cfg, "privacy.noise_scale", cfg.privacy.eps1_noise_scale)
+    if cfg.kind == "dp_cgan" and "cgan_expected_batch" in cfg.dp:  # its D samples the labelled pairs only
+        config_lib.set_key(cfg, "dp.expected_batch", cfg.dp.cgan_expected_batch)
     return cfg
 
 

@@ -57,6 +57,7 @@ class Hyper:
     real_batch: int  # private pairs per step of a non-private player, and per teacher for each kind of pair
     alpha: float  # Triple-GAN's weight of classifier-labelled pairs
     alpha_p: float  # weight of R_P
+    alpha_s: float  # weight of C's PATE student term (GNMax labels of generated images)
     pseudo_pairs: str  # "fake" (Triple-GAN) or "real": how D / the teachers treat (x_u, C(x_u))
     num_teachers: int
     queries: int  # GNMax queries per asking step (the first `queries` generated images)
@@ -65,9 +66,8 @@ class Hyper:
     gnmax_sigma: float
     relabel_every: int  # pate_triplegan: steps between C's pre-labellings of the private images
     clip_norm: float  # DP-SGD's per-example clip
-    noise_multiplier: float  # DP-SGD's noise (std / clip)
     d_poisson: Poisson | None  # D's DP-SGD batches (pate_triplegan: all private examples; dp_cgan: labelled)
-    c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan)
+    c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan), on every `every`-th step
     clipping: str = "ghost"  # DP-SGD's per-example clipping: "ghost" (norms without per-example grads) or "vmap"
 
 
@@ -103,9 +103,9 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
     if clipping not in dpsgd.CLIPPING:
         raise ConfigError(f"config key 'dp.clipping' must be one of {dpsgd.CLIPPING}, got {clipping!r}")
     return Hyper(cfg.kind, num_classes, cfg.model.latent, cfg.gen_batch, cfg.real_batch, cfg.loss.alpha,
-                 cfg.loss.alpha_p, cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
+                 cfg.loss.alpha_p, cfg.loss.get("alpha_s", cfg.loss.alpha_p), cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
                  cfg.pate.query_every, cfg.pate.replay, plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm,
-                 plan.dp_noise, plan.dpsgd.get("d"), plan.dpsgd.get("c"), clipping)
+                 plan.dpsgd.get("d"), plan.dpsgd.get("c"), clipping)
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
@@ -114,11 +114,14 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     image_shape = tuple(image_shape)
     players = Players(cfg.model, hyper, image_shape, rngs=nnx.Rngs(params=k_model))
     adam = optax.adam(cfg.optim.lr, b1=cfg.optim.beta1)
-    txs = {name: adam for name in ("g", "d", "c", "teachers") if hasattr(players, name)}
+    # C's own rate (optim.c_lr, default optim.lr): a DP-SGD-trained C takes few, noisy private steps
+    txs = {name: adam for name in ("g", "d", "teachers") if hasattr(players, name)}
+    if hasattr(players, "c"):
+        txs["c"] = optax.adam(cfg.optim.get("c_lr", cfg.optim.lr), b1=cfg.optim.beta1)
     for name, batches in (("d", hyper.d_poisson), ("c", hyper.c_poisson)):
-        if batches is not None:  # noise on the clipped sum, / L, then Adam
-            txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, hyper.noise_multiplier, batches.expected,
-                                                   jax.random.fold_in(k_noise, ord(name))), adam)
+        if batches is not None:  # noise on the clipped sum (on the player's private steps), / L, then Adam
+            txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, batches.noise, batches.expected,
+                                                   jax.random.fold_in(k_noise, ord(name)), batches.every), txs[name])
     state = TrainState.create(players, optax.multi_transform(txs, lambda params: {k: k for k in params}), k_state)
     aux = {}
     if hyper.kind in PATE_KINDS:  # the student's replay buffer of GNMax answers
@@ -196,14 +199,17 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     if hp.kind == "pate_triplegan":
         # private: R_L by DP-SGD on the labelled pairs; public: the PATE student's term (GNMax answers about
         # generated images, replayed) and R_P
+        # (on C's private steps only, every `every`-th: elsewhere no private example is read and no noise added)
         ex = _poisson(k_c, batch["labeled_idx"], hp.c_poisson, batch, None)
+        c_private_step = state.step % hp.c_poisson.every == 0
+        ex["mask"] = ex["mask"] & c_private_step
         private = _dp_grad(lambda prm, one: optax.softmax_cross_entropy_with_integer_labels(
             _with(state, "c", prm)(one["x"]), one["y"]), state.params["c"], ex, hp)
 
         def c_public(prm):
             c = _with(state, "c", prm)
             student = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(c(replay["x"]), replay["answer"]))
-            return hp.alpha_p * student + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
+            return hp.alpha_s * student + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
 
         metrics["c_public_loss"], public = jax.value_and_grad(c_public)(state.params["c"])
         grads["c"] = _plus_public(private, public, hp.c_poisson)
