@@ -15,16 +15,23 @@ def get_config() -> ConfigDict:
     c.gen_batch = 32  # generated pairs per step
     c.real_batch = 8  # private pairs per step of a non-private D / C, and per teacher for each kind of pair
     c.relabel_every = 10  # pate_triplegan: C pre-labels the private images every this many steps
-    c.loss = ConfigDict({"alpha": 0.5, "alpha_p": 0.1, "pseudo_pairs": "fake"})
-    # noise_scale multiplies pate.sigma and dp.noise_multiplier; the _eps1 variants use eps1_noise_scale
+    # alpha_s: C's PATE student term; alpha_p: R_P (Eq. 5) -- off here: on G's early samples it pulled the private
+    # C's accuracy down in development runs; pseudo_pairs "real": D and the teachers take (x_u, C(x_u)) as real
+    # pairs, so D learns what digits look like from every private image, not only from the labelled 10%
+    c.loss = ConfigDict({"alpha": 0.5, "alpha_p": 0.0, "alpha_s": 0.1, "pseudo_pairs": "real"})
+    # noise_scale multiplies pate.sigma and the DP-SGD noise multipliers; the _eps1 variants use eps1_noise_scale
     c.privacy = ConfigDict({"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0, "eps1_noise_scale": 4.0})
     # GNMax: `queries` answers every `query_every` steps, replayed to the student (C, or pate_gan's D)
     c.pate = ConfigDict({"sigma": 10.0, "queries": 1, "query_every": 10, "replay": 1024})
-    # DP-SGD: D's expected Poisson batch (of all private examples, or dp_cgan's labelled ones) and C's;
-    # clipping "ghost" (per-example norms without per-example gradients) or "vmap" (its exact reference)
-    c.dp = ConfigDict({"clip_norm": 1.0, "noise_multiplier": 1.0, "expected_batch": 16.0, "c_expected_batch": 8.0,
-                       "overflow_delta_share": 0.01, "clipping": "ghost"})
-    c.optim = ConfigDict({"lr": 1e-3, "beta1": 0.5})
+    # DP-SGD: D's expected Poisson batch of all private examples (dp_cgan's D: cgan_expected_batch of the
+    # labelled ones) and C's of the labelled ones. C takes a private step (R_L) every `c_every` iterations with its
+    # own noise, its public terms every iteration. The batches and noises are the best of a small sweep per private
+    # variant (methods/pate_triplegan/README.md). clipping "ghost" (per-example norms without per-example
+    # gradients) or "vmap" (its exact reference)
+    c.dp = ConfigDict({"clip_norm": 1.0, "noise_multiplier": 4.0, "expected_batch": 128.0,
+                       "cgan_expected_batch": 32.0, "c_expected_batch": 64.0, "c_noise_multiplier": 4.0,
+                       "c_every": 10, "overflow_delta_share": 0.01, "clipping": "ghost"})
+    c.optim = ConfigDict({"lr": 1e-3, "beta1": 0.5, "c_lr": 1e-2})  # c_lr: C's Adam (few, noisy private steps)
     c.steps = 1000  # at most; a private kind stops earlier if the budget is spent
     c.cas = ConfigDict({"samples": 10000, "steps": 300, "batch_size": 64, "lr": 1e-3})
     c.checkpoint_every = 250
