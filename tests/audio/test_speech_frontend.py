@@ -56,6 +56,7 @@ def test_spec_augment_masks_within_each_utterance():
     assert (full_freq.sum(1) <= 2 * (0.3 * 20 + 1)).all()
 
 
+@pytest.mark.slow  # spawns a synthesis process per split (keeps CI under 30 minutes)
 def test_synth_lang10_is_deterministic_from_its_seed():
     cfg = ml_collections.ConfigDict({"vocab_size": 50, "min_words": 1, "max_words": 2, "rate_range": (140, 220),
                                      "pitch_range": (30, 70), "snr_db_range": (10.0, 30.0)})
