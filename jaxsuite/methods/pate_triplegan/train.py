@@ -103,9 +103,10 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
     if clipping not in dpsgd.CLIPPING:
         raise ConfigError(f"config key 'dp.clipping' must be one of {dpsgd.CLIPPING}, got {clipping!r}")
     return Hyper(cfg.kind, num_classes, cfg.model.latent, cfg.gen_batch, cfg.real_batch, cfg.loss.alpha,
-                 cfg.loss.alpha_p, cfg.loss.get("alpha_s", cfg.loss.alpha_p), cfg.loss.pseudo_pairs, cfg.model.num_teachers, cfg.pate.queries,
-                 cfg.pate.query_every, cfg.pate.replay, plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm,
-                 plan.dpsgd.get("d"), plan.dpsgd.get("c"), clipping)
+                 cfg.loss.alpha_p, cfg.loss.get("alpha_s", cfg.loss.alpha_p), cfg.loss.pseudo_pairs,
+                 cfg.model.num_teachers, cfg.pate.queries, cfg.pate.query_every, cfg.pate.replay,
+                 plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm, plan.dpsgd.get("d"), plan.dpsgd.get("c"),
+                 clipping)
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
