@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Callable
 
 import dp_accounting
 import numpy as np
@@ -163,9 +164,15 @@ def max_steps(step_rdp: np.ndarray, target_eps: float, delta: float, orders: np.
     """The largest T with epsilon(spent + T * step_rdp) <= target_eps (RDP composes additively, so T steps
     of one mechanism cost T times its curve); 0 if even one step would exceed the budget."""
     spent = np.zeros_like(orders) if spent_rdp is None else np.asarray(spent_rdp, np.float64)
+    return max_iterations(lambda t: spent + t * np.asarray(step_rdp), target_eps, delta, orders, limit)
 
+
+def max_iterations(curve: Callable[[int], np.ndarray], target_eps: float, delta: float,
+                   orders: np.ndarray = ORDERS, limit: int = 10 ** 9) -> int:
+    """The largest T <= limit whose RDP ``curve(T)`` (non-decreasing in T: what T iterations spend) converts to
+    at most ``target_eps`` at ``delta``; 0 if even one iteration would exceed the budget."""
     def fits(t: int) -> bool:
-        return epsilon(spent + t * np.asarray(step_rdp), delta, orders) <= target_eps
+        return epsilon(curve(t), delta, orders) <= target_eps
 
     if not fits(1):
         return 0

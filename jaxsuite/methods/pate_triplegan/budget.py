@@ -133,7 +133,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         return total
 
     spendable = delta - cfg.dp.overflow_delta_share * delta
-    steps = _largest_fitting(lambda t: accounting.epsilon(curve(t), spendable) <= eps, cfg.steps)
+    steps = accounting.max_iterations(curve, eps, spendable, limit=cfg.steps)
     if steps == 0:
         raise ConfigError(f"the first iteration of {cfg.kind} already exceeds epsilon {eps}: raise 'pate.sigma' / "
                           f"'dp.noise_multiplier' / 'dp.c_noise_multiplier' / 'privacy.noise_scale', or lower "
@@ -148,13 +148,3 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
                 epsilon=accounting.epsilon(curve(steps), spendable), delta=spendable + overflow,
                 overflow_delta=overflow, mu=accounting.compose_mu(*mus), gnmax_answers=answers(steps))
 
-
-def _largest_fitting(fits, limit: int) -> int:
-    """The largest T in [0, limit] with fits(T), for fits true up to some T and false after (0 if not fits(1))."""
-    lo, hi = 0, limit
-    if fits(hi):
-        return hi
-    while hi - lo > 1:  # fits(lo) (or lo == 0), not fits(hi)
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    return lo
