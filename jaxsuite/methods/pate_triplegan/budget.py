@@ -119,7 +119,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         rate = expected / pool
         poisson[name] = (pool, Poisson(rate, sampling.default_max_batch(pool, rate, cfg.steps, overflow_share),
                                        float(expected), noise * cfg.privacy.noise_scale, cadence))
-    one_answer = accounting.gnmax_rdp_independent(sigma, cfg.pate.queries) if pate else 0.0
+    one_answer = accounting.gnmax_rdp_independent(sigma) if pate else 0.0
     one_step = {name: accounting.rdp_curve(accounting.dpsgd_event(p.rate, p.noise, 1)) for name, (_, p) in
                 poisson.items()}
 
@@ -127,7 +127,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         return -(-steps // every) * cfg.pate.queries if pate else 0
 
     def curve(steps: int) -> np.ndarray:  # self-composition: k uses cost k times one
-        total = np.zeros_like(accounting.ORDERS) + (-(-steps // every)) * one_answer
+        total = np.zeros_like(accounting.ORDERS) + answers(steps) * one_answer
         for name, (_, p) in poisson.items():
             total = total + p.uses(steps) * one_step[name]
         return total

@@ -204,8 +204,11 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         ex = _poisson(k_c, batch["labeled_idx"], hp.c_poisson, batch, None)
         c_private_step = state.step % hp.c_poisson.every == 0
         ex["mask"] = ex["mask"] & c_private_step
-        private = _dp_grad(lambda prm, one: optax.softmax_cross_entropy_with_integer_labels(
-            _with(state, "c", prm)(one["x"]), one["y"]), state.params["c"], ex, hp)
+        private = jax.lax.cond(  # the clipped sum is computed on C's private steps only (it is zero elsewhere)
+            c_private_step,
+            lambda: _dp_grad(lambda prm, one: optax.softmax_cross_entropy_with_integer_labels(
+                _with(state, "c", prm)(one["x"]), one["y"]), state.params["c"], ex, hp),
+            lambda: jax.tree.map(jnp.zeros_like, state.params["c"]))
 
         def c_public(prm):
             c = _with(state, "c", prm)
