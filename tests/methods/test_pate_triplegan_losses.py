@@ -32,3 +32,16 @@ def test_classifier_adversarial_gradient_flows_through_confidence_only():
     assert np.allclose(np.asarray(g_d), 0.0)  # D is not trained by C's loss
     # pairs D rejects (logit -2) push C's confidence down: the top logit's gradient is positive
     assert float(g_c[0, 0]) > 0
+
+
+def test_student_loss_keeps_only_answers_agreeing_with_the_generators_label():
+    logits = jnp.log(jnp.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]))
+    answers, y_gen = jnp.array([0, 2, 2]), jnp.array([0, 1, 2])
+    ce = -np.log([0.7, 0.1, 0.6])
+    np.testing.assert_allclose(float(losses.student_loss(logits, answers, y_gen)), ce.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(losses.student_loss(logits, answers, y_gen, "agreeing")), (ce[0] + ce[2]) / 2,
+                               rtol=1e-5)
+    # no answer agrees: the term is zero, not 0 / 0
+    assert float(losses.student_loss(logits, jnp.array([1, 0, 0]), y_gen, "agreeing")) == 0.0
+    with pytest.raises(ValueError, match="keep"):
+        losses.student_loss(logits, answers, y_gen, "some")

@@ -65,6 +65,13 @@ def test_ghost_clipping_gives_the_step_of_the_vmap_reference(digits, step):
         _setup("pate_triplegan", digits, "per_layer")
 
 
+def test_bad_student_keep_is_named(digits):
+    cfg = ConfigDict({**CFG, "kind": "pate_triplegan", "pate": {**CFG["pate"], "student_keep": "most"}})
+    plan = budget.plan(cfg, len(digits["private"]["y"]), int(digits["private"]["labeled"].sum()))
+    with pytest.raises(Exception, match="pate.student_keep"):
+        train.make_hyper(cfg, digits["num_classes"], plan)
+
+
 def test_gnmax_answers_are_kept_only_on_asking_steps_and_prelabels_refresh(digits, step):
     state, batch = _setup("pate_triplegan", digits)
     counts, pseudo = [], []

@@ -112,7 +112,8 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     d = load_data(cfg)
     priv, test, k = d["private"], d["test"], d["num_classes"]
     cas_kw = dict(num_classes=k, seed=seed, steps=cfg.cas.steps, batch_size=cfg.cas.batch_size, lr=cfg.cas.lr,
-                  channels=tuple(cfg.model.c_channels), hidden=cfg.model.c_hidden)
+                  channels=tuple(cfg.cas.get("channels", cfg.model.c_channels)),
+                  hidden=cfg.cas.get("hidden", cfg.model.c_hidden))
     if cfg.kind == "real_data":
         acc = cas_accuracy(priv["x"], priv["y"], test["x"], test["y"], **cas_kw)
         return {"cas_accuracy": acc}

@@ -60,6 +60,21 @@ def pseudo_discriminative(c_logits_gen: jax.Array, y_gen: jax.Array, alpha_p: fl
     return alpha_p * jnp.mean(optax.softmax_cross_entropy_with_integer_labels(c_logits_gen, y_gen))
 
 
+def student_loss(c_logits_query: jax.Array, answers: jax.Array, y_query: jax.Array, keep: str = "all") -> jax.Array:
+    """C's PATE student term: cross-entropy to the GNMax answers about generated images (the label the teachers'
+    noisy plurality gives each image). ``keep="agreeing"`` learns only the images whose answer is the label G drew
+    them for: the teachers, who saw real private images, vouch for those samples, so this is R_P (Eq. 5) restricted
+    to the samples the private data confirms, and a wrong answer (GNMax's noise, or a teacher's error) reaches C
+    only if it lands on G's own label by chance."""
+    ce = optax.softmax_cross_entropy_with_integer_labels(c_logits_query, answers)
+    if keep == "all":
+        return jnp.mean(ce)
+    if keep == "agreeing":
+        agree = (answers == y_query).astype(ce.dtype)
+        return jnp.sum(agree * ce) / jnp.maximum(jnp.sum(agree), 1.0)
+    raise ValueError(f"keep must be 'all' or 'agreeing', got {keep!r}")
+
+
 def classifier_loss(d_cla: jax.Array, c_logits_u: jax.Array, c_logits_l: jax.Array, y_l: jax.Array,
                     c_logits_gen: jax.Array, y_gen: jax.Array, alpha: float = 0.5,
                     alpha_p: float = 0.1) -> tuple[jax.Array, dict]:

@@ -69,6 +69,7 @@ class Hyper:
     d_poisson: Poisson | None  # D's DP-SGD batches (pate_triplegan: all private examples; dp_cgan: labelled)
     c_poisson: Poisson | None  # C's DP-SGD batches of labelled pairs (pate_triplegan), on every `every`-th step
     clipping: str = "ghost"  # DP-SGD's per-example clipping: "ghost" (norms without per-example grads) or "vmap"
+    student_keep: str = "all"  # C's student term: every GNMax answer, or only those "agreeing" with G's label
 
 
 class Players(nnx.Module):
@@ -99,6 +100,9 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
         raise ConfigError(f"config key 'pate.query_every' must be >= 1, got {cfg.pate.query_every}")
     if cfg.relabel_every < 1:
         raise ConfigError(f"config key 'relabel_every' must be >= 1, got {cfg.relabel_every}")
+    keep = cfg.pate.get("student_keep", "all")
+    if keep not in ("all", "agreeing"):
+        raise ConfigError(f"config key 'pate.student_keep' must be 'all' or 'agreeing', got {keep!r}")
     clipping = cfg.dp.get("clipping", "ghost")
     if clipping not in dpsgd.CLIPPING:
         raise ConfigError(f"config key 'dp.clipping' must be one of {dpsgd.CLIPPING}, got {clipping!r}")
@@ -106,7 +110,7 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
                  cfg.loss.alpha_p, cfg.loss.get("alpha_s", cfg.loss.alpha_p), cfg.loss.pseudo_pairs,
                  cfg.model.num_teachers, cfg.pate.queries, cfg.pate.query_every, cfg.pate.replay,
                  plan.gnmax_sigma, cfg.relabel_every, cfg.dp.clip_norm, plan.dpsgd.get("d"), plan.dpsgd.get("c"),
-                 clipping)
+                 clipping, keep)
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
@@ -115,10 +119,9 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     image_shape = tuple(image_shape)
     players = Players(cfg.model, hyper, image_shape, rngs=nnx.Rngs(params=k_model))
     adam = optax.adam(cfg.optim.lr, b1=cfg.optim.beta1)
-    # C's own rate (optim.c_lr, default optim.lr): a DP-SGD-trained C takes few, noisy private steps
     txs = {name: adam for name in ("g", "d", "teachers") if hasattr(players, name)}
     if hasattr(players, "c"):
-        txs["c"] = optax.adam(cfg.optim.get("c_lr", cfg.optim.lr), b1=cfg.optim.beta1)
+        txs["c"] = classifier_optimizer(cfg.optim)
     for name, batches in (("d", hyper.d_poisson), ("c", hyper.c_poisson)):
         if batches is not None:  # noise on the clipped sum (on the player's private steps), / L, then Adam
             txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, batches.noise, batches.expected,
@@ -131,6 +134,19 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     if hyper.kind == "pate_triplegan":  # C's latest pre-labels of the private images
         aux.update({"pseudo_y": jnp.zeros((num_private,), jnp.int32), "pseudo_conf": jnp.zeros((num_private,))})
     return state.replace(aux=aux or None)
+
+
+def classifier_optimizer(optim) -> optax.GradientTransformation:
+    """C's own optimiser: ``optim.c_optimizer`` "adam" (default; rate ``optim.c_lr``, default ``optim.lr``) or
+    "sgd" with momentum ``optim.c_momentum``. A DP-SGD-trained C takes few, noisy private steps; Adam's
+    per-coordinate scaling blows its noise up to the size of the signal, heavy-ball SGD averages it."""
+    name = optim.get("c_optimizer", "adam")
+    lr = optim.get("c_lr", optim.lr)
+    if name == "adam":
+        return optax.adam(lr, b1=optim.beta1)
+    if name == "sgd":
+        return optax.sgd(lr, momentum=optim.get("c_momentum", 0.9))
+    raise ConfigError(f"config key 'optim.c_optimizer' must be 'adam' or 'sgd', got {name!r}")
 
 
 def shard_teachers(state: TrainState, mesh) -> TrainState:
@@ -212,7 +228,7 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
         def c_public(prm):
             c = _with(state, "c", prm)
-            student = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(c(replay["x"]), replay["answer"]))
+            student = losses.student_loss(c(replay["x"]), replay["answer"], replay["y"], hp.student_keep)
             return hp.alpha_s * student + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
 
         metrics["c_public_loss"], public = jax.value_and_grad(c_public)(state.params["c"])
