@@ -25,9 +25,8 @@ def get_config() -> ConfigDict:
     # noise_scale multiplies pate.sigma and the DP-SGD noise multipliers; the _eps1 variants use eps1_noise_scale
     c.privacy = ConfigDict({"epsilon": 10.0, "delta": 1e-5, "noise_scale": 1.0, "eps1_noise_scale": 4.0})
     # GNMax: `queries` answers every `query_every` steps, replayed to the student (C, or pate_gan's D);
-    # student_keep "agreeing": C learns only the generated images whose GNMax label is the one G drew them for
-    c.pate = ConfigDict({"sigma": 10.0, "queries": 1, "query_every": 10, "replay": 1024,
-                         "student_keep": "agreeing"})
+    # student_keep "agreeing" would let C learn only the generated images whose GNMax label is G's own (README)
+    c.pate = ConfigDict({"sigma": 10.0, "queries": 1, "query_every": 10, "replay": 1024, "student_keep": "all"})
     # DP-SGD: D's expected Poisson batch of all private examples (dp_cgan's D: cgan_expected_batch of the
     # labelled ones) and C's of the labelled ones. C takes a private step (R_L) every `c_every` iterations with its
     # own noise, its public terms every iteration. The batches and noises are the best of a small sweep per private
