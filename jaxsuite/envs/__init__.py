@@ -5,4 +5,5 @@ start) ``cheetah_vel`` (cheetah_vel_sparse), ``ant_goal`` (ant_goal_sparse) and 
 (walker_rand_params: randomised masses, inertias, damping and friction per task); ``specs.get(name)`` describes
 each for an agent (sizes, action scale, horizon, the official task lists). ``gym_wrappers`` exposes them as
 gymnasium Envs (NumPy and CPU MuJoCo); ``benchmarks/envs_throughput.py`` times MJX against gymnasium's vector
-env. Not yet here (issue 8): the Meta-World adapter."""
+env. ``metaworld_ml1``: Meta-World's ML1 reach / reach-wall tasks (the ``metaworld`` package, CPU MuJoCo) as
+gymnasium Envs with MetaCURE's success-only sparse reward."""
