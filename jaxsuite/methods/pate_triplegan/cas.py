@@ -1,6 +1,7 @@
 """Classification Accuracy Score (Ravuri & Vinyals 2019): train a classifier only on labelled samples (generated
 ones, or the real private data for the ``real_data`` upper bound) and report its accuracy on the real held-out
-test set. The evaluator's classifier is the same small CNN as C, trained with Adam from its own seed."""
+test set. The evaluator's classifier is the model's ``Classifier`` with the CNN architecture of config keys
+``cas.channels`` / ``cas.hidden`` (whatever C's own), trained with Adam from its own seed."""
 from __future__ import annotations
 
 import functools

@@ -1,8 +1,8 @@
 """The three players as NNX modules, sized for 28x28 (MNIST) or 8x8 (scikit-learn digits) grey images.
 
 G(z, y): [z, onehot(y)] -> MLP -> image in [0, 1]. D(x, y): a projection discriminator over an MLP
-of flatten(x) (no batch norm: a PATE teacher or a DP-SGD-trained D must see each example on its own). C(x): a small CNN ->
-class logits. Layer sizes are config keys (the paper's are not public)."""
+of flatten(x) (no batch norm: a PATE teacher or a DP-SGD-trained D must see each example on its own). C(x): a small CNN,
+or logistic regression -> class logits. Layer sizes are config keys (the paper's are not public)."""
 from __future__ import annotations
 
 import jax
