@@ -114,7 +114,8 @@ def make_hyper(cfg, num_classes: int, plan: Plan) -> Hyper:
 
 
 def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> TrainState:
-    """Players and one optax transformation per player (Adam; a DP-SGD-trained D's chain adds the noise)."""
+    """Players and one optax transformation per player (Adam; C's is `classifier_optimizer`; a DP-SGD-trained
+    player's chain adds the noise first)."""
     k_model, k_noise, k_state = jax.random.split(rng, 3)
     image_shape = tuple(image_shape)
     players = Players(cfg.model, hyper, image_shape, rngs=nnx.Rngs(params=k_model))
@@ -123,7 +124,7 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     if hasattr(players, "c"):
         txs["c"] = classifier_optimizer(cfg.optim)
     for name, batches in (("d", hyper.d_poisson), ("c", hyper.c_poisson)):
-        if batches is not None:  # noise on the clipped sum (on the player's private steps), / L, then Adam
+        if batches is not None:  # noise on the clipped sum (on the player's private steps), / L, then its optimiser
             txs[name] = optax.chain(dpsgd.dp_noise(hyper.clip_norm, batches.noise, batches.expected,
                                                    jax.random.fold_in(k_noise, ord(name)), batches.every), txs[name])
     state = TrainState.create(players, optax.multi_transform(txs, lambda params: {k: k for k in params}), k_state)
