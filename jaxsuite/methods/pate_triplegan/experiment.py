@@ -31,7 +31,8 @@ TITLE = "PATE-TripleGAN: private conditional image synthesis with PATE + DP-SGD 
 REFERENCE = "pate_triplegan"
 
 VARIANTS = {
-    "pate_triplegan": ("Triple-GAN; teacher discriminators + GNMax-taught student D (PATE), C by DP-SGD", {}),
+    "pate_triplegan": ("Triple-GAN; D by DP-SGD over every private image (C pre-labels the unlabelled), C by DP-SGD "
+                       "on the labels plus a PATE student term (GNMax labels of generated images)", {}),
     "dp_cgan": ("conditional GAN, D by DP-SGD on the labelled private pairs (DP-CGAN)", {"kind": "dp_cgan"}),
     "pate_gan": ("conditional PATE-GAN: teachers on labelled pairs + GNMax-taught student D, no classifier",
                  {"kind": "pate_gan"}),
