@@ -6,7 +6,9 @@ default for ML1), so an agent has to find it by exploring: the setting MetaCURE 
 
 ``ML1Tasks(name, seed)`` holds the benchmark's 50 train and 50 test tasks (goal positions, fixed by ``seed``);
 ``tasks.make(split, index)`` returns one task's Env. Episodes end with ``truncated`` after Meta-World's
-``max_path_length`` (500) steps, or after ``max_episode_steps`` when given.
+``max_path_length`` (500) steps, or after ``max_episode_steps`` when given. MetaCURE's official Meta-World
+configs (configs/metaworld-reach*-metacure.json) use 150-step episodes (``OFFICIAL_EPISODE_STEPS``), 3 exploration
+episodes, 50 training and 10 evaluation tasks.
 
 Install: ``pip install --no-deps metaworld==3.1.1``. metaworld 3.1.1 pins ``mujoco==3.3.0``, which would downgrade
 the MuJoCo that MJX needs; ``--no-deps`` keeps ours (its other requirements, gymnasium, numpy, scipy and imageio,
@@ -21,6 +23,7 @@ import numpy as np
 
 ENVS = {"reach": "reach-v3", "reach-wall": "reach-wall-v3"}
 SPLITS = ("train", "test")
+OFFICIAL_EPISODE_STEPS = 150  # MetaCURE's max_path_length for Meta-World reach / reach-wall
 # metaworld's weld data for its mocap hand (anchor 0; relpose: position 0, quaternion (-1, 0, 0, 0); torquescale 5)
 _MOCAP_WELD = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0)
 
