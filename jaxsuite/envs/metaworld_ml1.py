@@ -79,9 +79,6 @@ class ML1Tasks:
         self.tasks = {"train": self.benchmark.train_tasks, "test": self.benchmark.test_tasks}
         self.env_class = {"train": self.benchmark.train_classes, "test": self.benchmark.test_classes}
 
-    def __len__(self) -> int:
-        return len(self.tasks["train"])
-
     def goal(self, split: str, index: int) -> np.ndarray:
         """The task's hidden goal position (x, y, z), for analysis: an agent never sees it."""
         env = self.make(split, index)
