@@ -144,8 +144,9 @@ def test_sharded_train_step_equals_single_device(state):
 def test_evaluate_reports_success_and_return(state):
     tasks = jnp.asarray(state.setup.spec.eval_tasks)[:3]
     out = jax.jit(lambda s: train.evaluate(s, jax.random.PRNGKey(0), tasks=tasks, rollouts=2))(state)
-    assert set(out) == {"eval_success", "eval_return", "explore_success"}
+    assert set(out) == {"eval_success", "eval_return", "explore_success", "exploit_success_when_explored"}
     assert 0.0 <= float(out["eval_success"]) <= 1.0 and float(out["eval_return"]) >= 0.0
+    assert 0.0 <= float(out["exploit_success_when_explored"]) <= 1.0
 
 
 def _records(workdir):

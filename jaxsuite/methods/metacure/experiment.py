@@ -3,7 +3,8 @@
 step, sharded over the mesh's ``data`` axis), then the meta-test on the held-out tasks.
 
 Metrics per run: ``eval_success`` (primary: the fraction of the exploiter's held-out episodes, after exploration,
-that enter the goal region), ``eval_return`` (their mean return) and ``explore_success``.
+that enter the goal region), ``eval_return`` (their mean return), ``explore_success`` and
+``exploit_success_when_explored`` (``train.evaluate``).
 """
 from __future__ import annotations
 

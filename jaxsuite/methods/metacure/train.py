@@ -235,7 +235,10 @@ def evaluate(state: MetaState, key: jax.Array, *, tasks, rollouts: int) -> dict:
     explore K episodes, then the exploiter acts with z from the final belief, both policies with their mean action
     (official eval_deterministic; z and the env's start stay random). ``eval_success``:
     the fraction of exploiter episodes that enter the goal region; ``eval_return``: their mean return;
-    ``explore_success``: the fraction of exploration phases that entered it."""
+    ``explore_success``: the fraction of exploration phases that entered it; ``exploit_success_when_explored``:
+    the exploiter's success over the rollouts whose exploration entered the goal region (how well the belief carries
+    what exploration found to the exploiter; 0 when no exploration found its goal), which separates an explorer that
+    does not find the goal from a belief or exploiter that does not use what it found."""
     s = state.setup
     agent = state.agent()
     run = functools.partial(rollout.meta_episode, agent, s.spec, s.mode, episodes=s.explore_episodes,
@@ -243,6 +246,8 @@ def evaluate(state: MetaState, key: jax.Array, *, tasks, rollouts: int) -> dict:
     flat = jax.tree.map(lambda x: jnp.repeat(x, rollouts, axis=0), tasks)
     n = jax.tree.leaves(flat)[0].shape[0]
     explored, exploited = jax.vmap(run)(jax.random.split(key, n), flat)
-    return {"eval_success": jnp.mean(jnp.any(exploited["success"], -1)),
+    found, succeeded = jnp.any(explored["success"], -1), jnp.any(exploited["success"], -1)
+    return {"eval_success": jnp.mean(succeeded),
             "eval_return": jnp.mean(jnp.sum(exploited["reward"], -1)),
-            "explore_success": jnp.mean(jnp.any(explored["success"], -1))}
+            "explore_success": jnp.mean(found),
+            "exploit_success_when_explored": jnp.sum(found & succeeded) / jnp.maximum(jnp.sum(found), 1)}
