@@ -36,7 +36,7 @@ def mjx_rollout_fn(num_envs: int, steps: int, block: int = 0):
 
     if 0 < block < num_envs and num_envs % block:
         raise SystemExit(f"--block {block} must divide the number of environments {num_envs}")
-    blocks = num_envs // block if block and block < num_envs else 1
+    blocks = num_envs // block if 0 < block < num_envs else 1
     step = jax.vmap(cheetah_vel.step)
 
     def rollout(key):
