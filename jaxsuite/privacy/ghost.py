@@ -14,7 +14,9 @@ its exact reference): ``loss_fn(params, example)`` on a batch of one, ``fn(param
 3. Per-example norms: ``ghost_rules`` per tapped layer from (a, g), plus the fallback leaves' gradients;
    clip factors ``c_i = min(1, C / ||g_i||)`` (zero for a non-finite norm).
 4. Book-keeping: each tapped layer's clipped sum is its own vjp with output cotangents ``c_i g_i``, one
-   weight-gradient pass over the batch, with no second backward pass through the network.
+   weight-gradient pass over the batch, with no second backward pass through the network. A convolution forms
+   it from the tensors its norms already built (``A^T (c g)`` from the unfolded patches, or ``sum_i c_i G_i``
+   from the direct form's per-example gradients), which spares its weight-gradient convolution.
 
 The per-example losses are independent by construction (each is traced on its own example under ``vmap``), so
 a batch sharded over a mesh axis gives the same norms and sums as one device.
@@ -28,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxsuite.privacy import taps
+from jaxsuite.privacy.ghost_rules import scaled as _scaled
 
 
 def discover(loss_fn: Callable, params, example) -> tuple[list[taps.Call], set[int]]:
@@ -70,12 +73,6 @@ def _per_example_grads(apply: Callable, values: list) -> Callable:
         _, vjp = jax.vjp(lambda v: [apply(v, x) for x in xs], values)
         return vjp(gs)[0]
     return lambda xs, gs: jax.vmap(one)(xs, gs)
-
-
-def _scaled(scale: jax.Array, x: jax.Array) -> jax.Array:
-    """Row i of x times scale_i; rows with scale 0 (non-finite norms) become exactly 0."""
-    s = scale.reshape(scale.shape + (1,) * (x.ndim - 1))
-    return jnp.where(s > 0, s.astype(x.dtype) * x, jnp.zeros_like(x))
 
 
 def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False,
@@ -125,11 +122,13 @@ def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, 
         (fallback_grads, out_grads), inputs = jax.vmap(per_example, in_axes=(None, 0))(
             [leaves[i] for i in fallback], singles)
         sq = jnp.zeros((size,), jnp.float32)
+        sums = {}  # layers whose rule forms the clipped sums itself
         for key, js in groups.items():
             first = tapped[js[0]]
-            sq = sq + first.rule.group_sq_norms([tapped[j].rule for j in js], [inputs[j] for j in js],
-                                                [out_grads[j] for j in js],
-                                                _per_example_grads(first.apply, [leaves[i] for i in key]))
+            sq_key, sums[key] = first.rule.group_norms_and_sums(
+                [tapped[j].rule for j in js], [inputs[j] for j in js], [out_grads[j] for j in js],
+                _per_example_grads(first.apply, [leaves[i] for i in key]))
+            sq = sq + sq_key
         for g in fallback_grads:
             sq = sq + jnp.sum(g.astype(jnp.float32).reshape(size, -1) ** 2, -1)
         norms = jnp.sqrt(sq)
@@ -137,6 +136,11 @@ def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, 
 
         out = [jnp.zeros_like(leaf) for leaf in leaves]  # a leaf the loss never uses has gradient 0
         for key, js in groups.items():
+            if sums[key] is not None:
+                named = sums[key](scale)
+                for i, name in zip(key, tapped[js[0]].leaf_names):
+                    out[i] = named[name].astype(leaves[i].dtype)
+                continue
             apply = tapped[js[0]].apply
             _, vjp = jax.vjp(lambda v: [jax.vmap(lambda x: apply(v, x))(inputs[j]) for j in js],
                              [leaves[i] for i in key])

@@ -65,6 +65,12 @@ def bias_sq_norms(g: jax.Array) -> jax.Array:
     return jnp.sum(jnp.sum(g, axis=1) ** 2, axis=-1)
 
 
+def scaled(scale: jax.Array, x: jax.Array) -> jax.Array:
+    """Row i of x times scale_i; rows with scale 0 (non-finite norms) become exactly 0."""
+    s = scale.reshape(scale.shape + (1,) * (x.ndim - 1))
+    return jnp.where(s > 0, s.astype(x.dtype) * x, jnp.zeros_like(x))
+
+
 class Rule:
     """How one layer's per-example squared gradient norms come from its calls: ``group_sq_norms`` takes the
     rules, inputs ``xs`` and output gradients ``gs`` of all calls of the same layer (lists, each entry
@@ -74,6 +80,12 @@ class Rule:
     @staticmethod
     def group_sq_norms(rules: list, xs: list, gs: list, per_example_grads: Callable) -> jax.Array:
         raise NotImplementedError
+
+    @classmethod
+    def group_norms_and_sums(cls, rules: list, xs: list, gs: list, per_example_grads: Callable):
+        """(squared norms, ``sums``): ``sums(scale)`` is the clipped sum ``sum_i scale_i g_i`` of each parameter,
+        by name, when the rule can form it from what the norms computed; None: book-keeping by the layer's vjp."""
+        return cls.group_sq_norms(rules, xs, gs, per_example_grads), None
 
 
 class DenseRule(Rule):
@@ -105,16 +117,20 @@ class ConvRule(DenseRule):
         self.lhs_dilation, self.rhs_dilation = per_dim(layer.input_dilation), per_dim(layer.kernel_dilation)
         self.padding, self.use_bias = canonicalize_padding(layer.padding, n), layer.use_bias
 
-    def offset_slices(self, x: jax.Array) -> list[jax.Array]:
-        """[N, *spatial, C] -> one [N, *out_spatial, C] strided slice of the padded input per kernel offset: the
-        input pixels that offset meets under each output pixel."""
+    def padded(self, x: jax.Array) -> tuple[jax.Array, list[int]]:
+        """[N, *spatial, C] -> (the input padded and dilated as the convolution sees it, the output's spatial size)."""
         dilated = [(s - 1) * d + 1 for s, d in zip(x.shape[1:-1], self.lhs_dilation)]
         window = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.rhs_dilation)]
         pads = (lax.padtype_to_pads(dilated, window, self.strides, self.padding) if isinstance(self.padding, str)
                 else self.padding)
         x = lax.pad(x, jnp.zeros((), x.dtype),
                     [(0, 0, 0)] + [(lo, hi, d - 1) for (lo, hi), d in zip(pads, self.lhs_dilation)] + [(0, 0, 0)])
-        out = [(size - w) // s + 1 for size, w, s in zip(x.shape[1:-1], window, self.strides)]
+        return x, [(size - w) // s + 1 for size, w, s in zip(x.shape[1:-1], window, self.strides)]
+
+    def offset_slices(self, x: jax.Array) -> list[jax.Array]:
+        """[N, *spatial, C] -> one [N, *out_spatial, C] strided slice of the padded input per kernel offset: the
+        input pixels that offset meets under each output pixel."""
+        x, out = self.padded(x)
         slices = []
         for offset in itertools.product(*map(range, self.kernel_size)):
             start = [o * d for o, d in zip(offset, self.rhs_dilation)]
@@ -132,18 +148,38 @@ class ConvRule(DenseRule):
                                f"{g.shape}")
         return [_rows(s.reshape(b, -1, s.shape[-1]), 1) for s in slices], _rows(g.reshape(b, -1, g.shape[-1]), 1)
 
+    @classmethod
+    def group_sq_norms(cls, rules, xs, gs, per_example_grads):
+        return cls.group_norms_and_sums(rules, xs, gs, per_example_grads)[0]
+
     @staticmethod
-    def group_sq_norms(rules, xs, gs, per_example_grads):
-        """A dense layer on the unfolded patches (the offsets' slices side by side). The direct form is summed
-        offset by offset, ``sum_k ||A_k^T g||^2``, without building the patches (which cost more than the rest)."""
+    def group_norms_and_sums(rules, xs, gs, per_example_grads):
+        """A dense layer on the unfolded patches A (the offsets' slices side by side). Ghost form: the Grams of A and
+        g, and the clipped sum ``A^T (c g)`` over the batch. Direct form: the per-example gradients offset by
+        offset, ``A_k^T g`` (without building the patches, which cost more than the rest), their squares summed,
+        and the clipped sum ``sum_i c_i G_i`` from them: no weight-gradient pass of the convolution."""
+        first = rules[0]
         parts = [r.rows(x, g) for r, x, g in zip(rules, xs, gs)]
         g = jnp.concatenate([p[1] for p in parts], axis=1)
         slices = [jnp.concatenate(per_call, axis=1) for per_call in zip(*(p[0] for p in parts))]
-        t, kc = g.shape[1], len(slices) * slices[0].shape[-1]
-        bias = bias_sq_norms(g) if rules[0].use_bias else 0.0
-        if t == 1 or t * t <= kc * g.shape[-1]:
-            return matmul_sq_norms(jnp.concatenate(slices, axis=-1), g) + bias
-        return sum(direct_sq_norms(a, g) for a in slices) + bias
+        t, width, q = g.shape[1], slices[0].shape[-1], g.shape[-1]
+        c = xs[0].shape[-1]
+        if t == 1 or t * t <= math.prod(first.kernel_size) * c * q:
+            a = jnp.concatenate(slices, axis=-1)
+            sq = matmul_sq_norms(a, g)
+            kernel = lambda scale: jnp.einsum("btp,btq->pq", a, scaled(scale, g), precision=HIGHEST).reshape(
+                len(slices), width, q)
+        else:
+            grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
+            sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
+            kernel = lambda scale: jnp.stack([jnp.sum(scaled(scale, k), axis=0) for k in grads])
+
+        def sums(scale):
+            out = {"kernel": kernel(scale).reshape(first.kernel_size + (c, q))}
+            if first.use_bias:
+                out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
+            return out
+        return sq + (bias_sq_norms(g) if first.use_bias else 0.0), sums
 
 
 class EmbedRule(Rule):

@@ -43,6 +43,7 @@ class Call:
     y_shape: tuple = ()
     y_dtype: Any = None
     leaf_ids: tuple[int, ...] | None = None  # indices into the flat params; None: not tapped
+    leaf_names: tuple[str, ...] = ()  # the layer's names of those leaves ("kernel", "bias", ...)
     rule: ghost_rules.Rule | None = None
     apply: Callable | None = None  # (param leaves, x) -> the layer's own output with those parameters
     why_not: str = ""
@@ -90,7 +91,8 @@ class Recorder:
             call.why_not = rule
             return original(layer, *args, **kwargs)
         graphdef, state = nnx.split(layer)
-        leaves, treedef = jax.tree.flatten(state)
+        paths, treedef = jax.tree_util.tree_flatten_with_path(state)
+        leaves = [leaf for _, leaf in paths]
         ids = tuple(self.leaf_index.get(id(leaf), -1) for leaf in leaves)
         if not leaves or -1 in ids:
             call.why_not = "its parameters are not leaves of the params given to the loss"
@@ -99,6 +101,8 @@ class Recorder:
         y = original(layer, *args, **kwargs)
         nnx.update(layer, jax.tree.unflatten(treedef, leaves))  # (``state`` holds the live variables: not a copy)
         call.y_shape, call.y_dtype, call.leaf_ids, call.rule = y.shape, y.dtype, ids, rule
+        call.leaf_names = tuple(jax.tree_util.keystr(p, simple=True, separator="/").removesuffix("/value")
+                                for p, _ in paths)
         call.apply = lambda values, x: nnx.merge(graphdef, jax.tree.unflatten(treedef, list(values)))(x)
         return y
 
