@@ -14,6 +14,12 @@ Opacus mode over the same batch are compared (``max_abs_diff``). Timing runs the
 (one round: a block of steps of each, after a few untimed ones), ``--rounds`` rounds, and reports the medians
 over rounds of the ms per step.
 
+jaxsuite runs in two layouts, as PyTorch runs its modes: on one CPU device (XLA's intra-op threads), and data
+parallel, the suite's own layout, with the batch sharded over a ``data`` mesh of one CPU device per core
+(``--xla_force_host_platform_device_count``, set below from the cores this process may use unless XLA_FLAGS
+already sets it; parameters replicated, clipped sums all-reduced). Its reported DP step is the faster layout,
+as Opacus' is its fastest mode, and its non-private step and DP overhead are taken in that same layout.
+
     pip install -e ".[bench]"          # torch (the CPU build) and opacus
     python benchmarks/dpsgd_vs_opacus.py --json benchmarks/results/dpsgd_vs_opacus.json
 
@@ -26,10 +32,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import statistics
 import time
 from pathlib import Path
+
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # before jax is imported
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                               f" --xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}").strip()
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +48,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxsuite.core import sharding
 from jaxsuite.privacy import dpsgd
 
 BATCH, CLIP, NOISE, LR = 256, 1.0, 1.1, 0.05
@@ -351,9 +363,18 @@ def bench_model(name: str, model_cls, args) -> dict:
     dp_step, plain_step, params, dp_state, plain_state, sums = jax_steps(jax_model, NOISE)
     ours = {m: as_torch_layout(f(params, batch)) for m, f in sums.items()}
     row = {"max_abs_diff_ghost_vs_vmap": max_abs_diff(ours["ghost"], ours["vmap"]), "opacus": {}}
-    runners = {"jaxsuite": jax_runner(dp_step, params, dp_state, batch),
-               "jaxsuite_nonprivate": jax_runner(plain_step, params, plain_state, batch),
-               "torch_nonprivate": torch_runner(torch_plain_step(model_cls, sd, x, y))}
+    layouts = {"one device": (lambda tree: tree, lambda tree: tree)}
+    if len(jax.devices()) > 1:
+        mesh = sharding.make_mesh()
+        layouts[f"data parallel x{len(jax.devices())}"] = (lambda tree: sharding.replicate(tree, mesh),
+                                                           lambda tree: sharding.shard_batch(tree, mesh))
+        sharded = as_torch_layout(sums["ghost"](sharding.replicate(params, mesh), sharding.shard_batch(batch, mesh)))
+        row["max_abs_diff_sharded_vs_one_device"] = max_abs_diff(sharded, ours["ghost"])
+    runners = {"torch_nonprivate": torch_runner(torch_plain_step(model_cls, sd, x, y))}
+    for layout, (put, put_batch) in layouts.items():
+        runners[f"jaxsuite/{layout}"] = jax_runner(dp_step, put(params), put(dp_state), put_batch(batch))
+        runners[f"jaxsuite_nonprivate/{layout}"] = jax_runner(plain_step, put(params), put(plain_state),
+                                                              put_batch(batch))
     for mode in args.opacus_modes:
         try:
             _, clipped_sum = opacus_step(model_cls, sd, mode, 0.0, x, y)
@@ -372,11 +393,14 @@ def bench_model(name: str, model_cls, args) -> dict:
             row["opacus"][mode]["ms"] = ms[f"opacus_{mode}"]
     ran = {m: v for m, v in row["opacus"].items() if "ms" in v}
     best = min(ran, key=lambda m: ran[m]["ms"])
-    row.update(jaxsuite_ms=ms["jaxsuite"], jaxsuite_nonprivate_ms=ms["jaxsuite_nonprivate"],
+    row["jaxsuite_layouts"] = {layout: {"ms": ms[f"jaxsuite/{layout}"],
+                                        "nonprivate_ms": ms[f"jaxsuite_nonprivate/{layout}"]} for layout in layouts}
+    layout = min(layouts, key=lambda k: ms[f"jaxsuite/{k}"])
+    ours_ms, plain_ms = ms[f"jaxsuite/{layout}"], ms[f"jaxsuite_nonprivate/{layout}"]
+    row.update(jaxsuite_layout=layout, jaxsuite_ms=ours_ms, jaxsuite_nonprivate_ms=plain_ms,
                torch_nonprivate_ms=ms["torch_nonprivate"], opacus_best_mode=best, opacus_best_ms=ran[best]["ms"],
                max_abs_diff=max(v["max_abs_diff"] for v in ran.values()),
-               speedup_vs_opacus_best=ran[best]["ms"] / ms["jaxsuite"],
-               dp_overhead=ms["jaxsuite"] / ms["jaxsuite_nonprivate"])
+               speedup_vs_opacus_best=ran[best]["ms"] / ours_ms, dp_overhead=ours_ms / plain_ms)
     if args.vmap:
         row["jaxsuite_vmap_clipped_sum_ms"] = ms["jaxsuite_vmap_clipped_sum"]
     return row
@@ -397,7 +421,7 @@ def main() -> None:
     import torch
 
     results = {"torch": torch.__version__, "opacus": opacus.__version__, "jax": jax.__version__,
-               "device": jax.devices()[0].device_kind, "machine": platform.platform(), "cores": torch.get_num_threads(),
+               "device": jax.devices()[0].device_kind, "jax_devices": len(jax.devices()), "machine": platform.platform(), "cores": torch.get_num_threads(),
                "batch": BATCH, "clip": CLIP, "noise": NOISE, "steps": args.steps, "rounds": args.rounds,
                "warmup": args.warmup, "block_s": args.block_s, "models": {}}
     started = time.perf_counter()
@@ -406,7 +430,7 @@ def main() -> None:
             continue
         row = bench_model(name, model_cls, args)
         results["models"][name] = row
-        print(f"{name}: jaxsuite {row['jaxsuite_ms']:.1f} ms (non-private {row['jaxsuite_nonprivate_ms']:.1f}, "
+        print(f"{name}: jaxsuite ({row['jaxsuite_layout']}) {row['jaxsuite_ms']:.1f} ms (non-private {row['jaxsuite_nonprivate_ms']:.1f}, "
               f"overhead {row['dp_overhead']:.2f}x) | opacus best ({row['opacus_best_mode']}) "
               f"{row['opacus_best_ms']:.1f} ms -> {row['speedup_vs_opacus_best']:.2f}x | torch non-private "
               f"{row['torch_nonprivate_ms']:.1f} ms | max |diff| {row['max_abs_diff']:.1e}", flush=True)
