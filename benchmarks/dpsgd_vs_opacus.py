@@ -421,7 +421,8 @@ def main() -> None:
     import torch
 
     results = {"torch": torch.__version__, "opacus": opacus.__version__, "jax": jax.__version__,
-               "device": jax.devices()[0].device_kind, "jax_devices": len(jax.devices()), "machine": platform.platform(), "cores": torch.get_num_threads(),
+               "device": jax.devices()[0].device_kind, "jax_devices": len(jax.devices()),
+               "machine": platform.platform(), "cores": torch.get_num_threads(),
                "batch": BATCH, "clip": CLIP, "noise": NOISE, "steps": args.steps, "rounds": args.rounds,
                "warmup": args.warmup, "block_s": args.block_s, "models": {}}
     started = time.perf_counter()
@@ -430,8 +431,8 @@ def main() -> None:
             continue
         row = bench_model(name, model_cls, args)
         results["models"][name] = row
-        print(f"{name}: jaxsuite ({row['jaxsuite_layout']}) {row['jaxsuite_ms']:.1f} ms (non-private {row['jaxsuite_nonprivate_ms']:.1f}, "
-              f"overhead {row['dp_overhead']:.2f}x) | opacus best ({row['opacus_best_mode']}) "
+        print(f"{name}: jaxsuite ({row['jaxsuite_layout']}) {row['jaxsuite_ms']:.1f} ms "
+              f"(non-private {row['jaxsuite_nonprivate_ms']:.1f}, overhead {row['dp_overhead']:.2f}x) | opacus best ({row['opacus_best_mode']}) "
               f"{row['opacus_best_ms']:.1f} ms -> {row['speedup_vs_opacus_best']:.2f}x | torch non-private "
               f"{row['torch_nonprivate_ms']:.1f} ms | max |diff| {row['max_abs_diff']:.1e}", flush=True)
     results["wall_s"] = time.perf_counter() - started
