@@ -138,8 +138,8 @@ def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, 
         for key, js in groups.items():
             if sums[key] is not None:
                 named = sums[key](scale)
-                for i, name in zip(key, tapped[js[0]].leaf_names):
-                    out[i] = named[name].astype(leaves[i].dtype)
+                for i, name in zip(key, tapped[js[0]].leaf_names):  # (row-major: the kernel's own layout)
+                    out[i] = named[name].reshape(leaves[i].shape).astype(leaves[i].dtype)
                 continue
             apply = tapped[js[0]].apply
             _, vjp = jax.vjp(lambda v: [jax.vmap(lambda x: apply(v, x))(inputs[j]) for j in js],

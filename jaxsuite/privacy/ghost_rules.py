@@ -10,7 +10,10 @@ convolution, or the same layer called several times), the example's gradient is 
     ||G||_F^2 = sum_{t,s} (a_t . a_s)(g_t . g_s)          (ghost: two T x T Gram matrices, O(T^2 (p + q)))
               = sum_{p,q} (sum_t a_tp g_tq)^2             (direct: the p x q gradient, O(T p q))
 
-and the layer picks whichever is cheaper (T^2 <= p q: ghost), as mixed ghost clipping does. A convolution is
+and the layer picks whichever costs fewer multiply-adds (ghost when T (p + q) < p q), as mixed ghost clipping
+picks per layer (its paper compares memory, 2 T^2 against p q; by operations the direct form also never holds
+more than the layer's own inputs and output gradients: p q <= T (p + q)). A layer in the direct form also gets its
+clipped sum ``sum_i c_i G_i`` from those per-example gradients, not from a weight-gradient pass. A convolution is
 this with ``a_t`` the unfolded input patch under output pixel t. An embedding row is used where the token is:
 ``||G||^2 = sum_{t,s} [id_t = id_s] (g_t . g_s)``. A bias's gradient is ``sum_t g_t``. Norm layers' scale and bias
 have as many entries as features, so their per-example gradients are built directly, by the layer's own
@@ -53,12 +56,17 @@ def direct_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
     return jnp.sum(jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST) ** 2, axis=(1, 2))
 
 
+def use_ghost(t: int, p: int, q: int) -> bool:
+    """The ghost form costs fewer multiply-adds than the direct one: T^2 (p + q) < T p q."""
+    return t * (p + q) < p * q
+
+
 def matmul_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
     """Per-example ``||a_i^T g_i||_F^2`` for a [B, T, p] and g [B, T, q]: ghost or direct, whichever is cheaper."""
     t, p, q = a.shape[1], a.shape[2], g.shape[2]
     if t == 1:
         return jnp.sum(a[:, 0] ** 2, -1) * jnp.sum(g[:, 0] ** 2, -1)
-    return ghost_sq_norms(a, g) if t * t <= p * q else direct_sq_norms(a, g)
+    return ghost_sq_norms(a, g) if use_ghost(t, p, q) else direct_sq_norms(a, g)
 
 
 def bias_sq_norms(g: jax.Array) -> jax.Array:
@@ -92,8 +100,9 @@ class DenseRule(Rule):
     """``nnx.Linear`` and ``nnx.LinearGeneral`` without batch axes: ``contract`` input axes (of one example's input)
     against the kernel, ``out_ndim`` output feature axes."""
 
-    def __init__(self, contract: tuple[int, ...], out_ndim: int, use_bias: bool):
+    def __init__(self, contract: tuple[int, ...], out_ndim: int, use_bias: bool, in_order: bool = True):
         self.contract, self.out_ndim, self.use_bias = contract, out_ndim, use_bias
+        self.in_order = in_order  # the kernel's input axes are in the input's order (its rows flatten like it)
 
     def rows(self, x: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
         """([B, T, p] inputs, [B, T, q] output gradients) of one call."""
@@ -101,10 +110,25 @@ class DenseRule(Rule):
         x = jnp.moveaxis(x, [c + 1 for c in self.contract], range(x.ndim - k, x.ndim))
         return _rows(x, k), _rows(g, self.out_ndim)
 
+    @classmethod
+    def group_sq_norms(cls, rules, xs, gs, per_example_grads):
+        return cls.group_norms_and_sums(rules, xs, gs, per_example_grads)[0]
+
     @staticmethod
-    def group_sq_norms(rules, xs, gs, per_example_grads):
+    def group_norms_and_sums(rules, xs, gs, per_example_grads):
         a, g = (jnp.concatenate(parts, axis=1) for parts in zip(*(r.rows(x, g) for r, x, g in zip(rules, xs, gs))))
-        return matmul_sq_norms(a, g) + (bias_sq_norms(g) if rules[0].use_bias else 0.0)
+        t, p, q = a.shape[1], a.shape[2], g.shape[2]
+        bias = bias_sq_norms(g) if rules[0].use_bias else 0.0
+        if t == 1 or use_ghost(t, p, q) or not rules[0].in_order:
+            return matmul_sq_norms(a, g) + bias, None  # clipped sums by the layer's vjp
+        grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
+
+        def sums(scale):
+            out = {"kernel": jnp.sum(scaled(scale, grads), axis=0)}
+            if rules[0].use_bias:
+                out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
+            return out
+        return jnp.sum(grads ** 2, axis=(1, 2)) + bias, sums
 
 
 class ConvRule(DenseRule):
@@ -148,10 +172,6 @@ class ConvRule(DenseRule):
                                f"{g.shape}")
         return [_rows(s.reshape(b, -1, s.shape[-1]), 1) for s in slices], _rows(g.reshape(b, -1, g.shape[-1]), 1)
 
-    @classmethod
-    def group_sq_norms(cls, rules, xs, gs, per_example_grads):
-        return cls.group_norms_and_sums(rules, xs, gs, per_example_grads)[0]
-
     @staticmethod
     def group_norms_and_sums(rules, xs, gs, per_example_grads):
         """A dense layer on the unfolded patches A (the offsets' slices side by side). Ghost form: the Grams of A and
@@ -162,20 +182,19 @@ class ConvRule(DenseRule):
         parts = [r.rows(x, g) for r, x, g in zip(rules, xs, gs)]
         g = jnp.concatenate([p[1] for p in parts], axis=1)
         slices = [jnp.concatenate(per_call, axis=1) for per_call in zip(*(p[0] for p in parts))]
-        t, width, q = g.shape[1], slices[0].shape[-1], g.shape[-1]
+        t, q = g.shape[1], g.shape[-1]
         c = xs[0].shape[-1]
-        if t == 1 or t * t <= math.prod(first.kernel_size) * c * q:
+        if t == 1 or use_ghost(t, math.prod(first.kernel_size) * c, q):
             a = jnp.concatenate(slices, axis=-1)
             sq = matmul_sq_norms(a, g)
-            kernel = lambda scale: jnp.einsum("btp,btq->pq", a, scaled(scale, g), precision=HIGHEST).reshape(
-                len(slices), width, q)
+            kernel = lambda scale: jnp.einsum("btp,btq->pq", a, scaled(scale, g), precision=HIGHEST)
         else:
             grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
             sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
             kernel = lambda scale: jnp.stack([jnp.sum(scaled(scale, k), axis=0) for k in grads])
 
         def sums(scale):
-            out = {"kernel": kernel(scale).reshape(first.kernel_size + (c, q))}
+            out = {"kernel": kernel(scale)}
             if first.use_bias:
                 out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
             return out
@@ -219,7 +238,8 @@ def rule_for(layer, args: tuple, kwargs: dict) -> Rule | str:
     if cls is nnx.LinearGeneral:
         if layer.batch_axis or layer.dot_general is not None or layer.dot_general_cls is not None:
             return "LinearGeneral with batch axes or a custom dot_general"
-        return DenseRule(tuple(sorted(a % x.ndim for a in layer.axis)), len(layer.out_features), layer.use_bias)
+        axes = tuple(a % x.ndim for a in layer.axis)
+        return DenseRule(tuple(sorted(axes)), len(layer.out_features), layer.use_bias, axes == tuple(sorted(axes)))
     if cls is nnx.Conv:
         if layer.mask is not None or layer.feature_group_count != 1 or \
                 layer.conv_general_dilated is not lax.conv_general_dilated:

@@ -20,7 +20,9 @@ B = 8
 
 class EveryLayer(nnx.Module):
     """Embed, LayerNorm, LinearGeneral (in and out of heads), RMSNorm, 1-D Conv with input dilation, 2-D Convs
-    (SAME with stride, explicit asymmetric padding with kernel dilation), Linear on a sequence and on a vector."""
+    (SAME with stride, explicit asymmetric padding with kernel dilation), Linear on a sequence and on a vector.
+    ``wide`` and ``conv_wide`` have T (p + q) < p q, so their norms take the ghost form; the other sequence
+    layers take the direct form."""
 
     def __init__(self, rngs):
         self.embed = nnx.Embed(11, 8, rngs=rngs)
@@ -32,15 +34,18 @@ class EveryLayer(nnx.Module):
         self.conv = nnx.Conv(3, 5, (3, 3), strides=2, padding="SAME", rngs=rngs)
         self.dilated = nnx.Conv(5, 4, (2, 2), padding=((1, 0), (0, 1)), kernel_dilation=2, use_bias=False, rngs=rngs)
         self.seq_dense = nnx.Linear(8, 8, rngs=rngs)
-        self.head = nnx.Linear(8 + 4 + 6, 3, rngs=rngs)
+        self.wide = nnx.Linear(8, 16, rngs=rngs)
+        self.conv_wide = nnx.Conv(5, 8, (3, 3), padding="VALID", rngs=rngs)
+        self.head = nnx.Linear(8 + 4 + 6 + 16 + 8, 3, rngs=rngs)
 
     def __call__(self, ids, img):
         h = self.ln(self.embed(ids))
         h = self.rms(h + self.heads_out(jax.nn.gelu(self.heads_in(h))))
         h = jnp.tanh(self.seq_dense(h))
         seq = jnp.mean(self.seq_conv(h), axis=1)
-        c = self.dilated(jax.nn.relu(self.conv(img)))
-        return self.head(jnp.concatenate([h.mean(1), c.mean((1, 2)), seq], -1))
+        c1 = jax.nn.relu(self.conv(img))
+        c, wide = self.dilated(c1), self.conv_wide(c1)
+        return self.head(jnp.concatenate([h.mean(1), c.mean((1, 2)), seq, self.wide(h).mean(1), wide.mean((1, 2))], -1))
 
 
 class Fallbacks(nnx.Module):
