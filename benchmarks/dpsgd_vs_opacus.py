@@ -432,9 +432,10 @@ def main() -> None:
         row = bench_model(name, model_cls, args)
         results["models"][name] = row
         print(f"{name}: jaxsuite ({row['jaxsuite_layout']}) {row['jaxsuite_ms']:.1f} ms "
-              f"(non-private {row['jaxsuite_nonprivate_ms']:.1f}, overhead {row['dp_overhead']:.2f}x) | opacus best ({row['opacus_best_mode']}) "
-              f"{row['opacus_best_ms']:.1f} ms -> {row['speedup_vs_opacus_best']:.2f}x | torch non-private "
-              f"{row['torch_nonprivate_ms']:.1f} ms | max |diff| {row['max_abs_diff']:.1e}", flush=True)
+              f"(non-private {row['jaxsuite_nonprivate_ms']:.1f}, overhead {row['dp_overhead']:.2f}x) | "
+              f"opacus best ({row['opacus_best_mode']}) {row['opacus_best_ms']:.1f} ms -> "
+              f"{row['speedup_vs_opacus_best']:.2f}x | torch non-private {row['torch_nonprivate_ms']:.1f} ms | "
+              f"max |diff| {row['max_abs_diff']:.1e}", flush=True)
     results["wall_s"] = time.perf_counter() - started
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
