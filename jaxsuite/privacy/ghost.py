@@ -14,9 +14,9 @@ its exact reference): ``loss_fn(params, example)`` on a batch of one, ``fn(param
 3. Per-example norms: ``ghost_rules`` per tapped layer from (a, g), plus the fallback leaves' gradients;
    clip factors ``c_i = min(1, C / ||g_i||)`` (zero for a non-finite norm).
 4. Book-keeping: each tapped layer's clipped sum is its own vjp with output cotangents ``c_i g_i``, one
-   weight-gradient pass over the batch, with no second backward pass through the network. A convolution forms
-   it from the tensors its norms already built (``A^T (c g)`` from the unfolded patches, or ``sum_i c_i G_i``
-   from the direct form's per-example gradients), which spares its weight-gradient convolution.
+   weight-gradient pass over the batch, with no second backward pass through the network. A dense layer in the
+   direct form, and any convolution, forms it instead from the tensors its norms already built (``sum_i c_i G_i``
+   from the per-example gradients, or ``A^T (c g)`` from a convolution's unfolded patches).
 
 The per-example losses are independent by construction (each is traced on its own example under ``vmap``), so
 a batch sharded over a mesh axis gives the same norms and sums as one device.
