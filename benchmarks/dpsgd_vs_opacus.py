@@ -328,6 +328,49 @@ def time_alternately(runners: dict, steps: int, rounds: int, warmup: int, block_
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def xla_gflop(step, *args) -> float:
+    """The floating-point operations XLA's cost analysis counts in one compiled step, in GFLOP."""
+    cost = step.lower(*args).compile().cost_analysis()
+    return float((cost[0] if isinstance(cost, list) else cost)["flops"]) / 1e9
+
+
+def best_ms(fn, *args, repeats: int = 5, number: int = 10) -> float:
+    """The fastest of ``repeats`` means over ``number`` calls, in ms (JAX results waited for)."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        times.append(1000 * (time.perf_counter() - t0) / number)
+    return min(times)
+
+
+def xla_probes() -> dict:
+    """What XLA:CPU reaches on the transformer's shapes, one device: GFLOP/s of matmuls (a large square one, the
+    blocks' [B T, 64] x [64, 64], attention's batched [64, 16] x [16, 64] over B H), and attention's forward and
+    backward per block (``jax.nn.dot_product_attention``) against PyTorch's fused ``scaled_dot_product_attention``."""
+    import torch
+
+    key, out = jax.random.key(0), {}
+    for name, (lhs, rhs) in {"matmul_2048x2048x2048": ((2048, 2048), (2048, 2048)),
+                             "matmul_16384x64x64": ((BATCH * SEQ, WIDTH), (WIDTH, WIDTH)),
+                             "batched_matmul_1024x64x16x64": ((BATCH * HEADS, SEQ, WIDTH // HEADS),
+                                                              (BATCH * HEADS, WIDTH // HEADS, SEQ))}.items():
+        a, b = jax.random.normal(key, lhs), jax.random.normal(key, rhs)
+        out[f"{name}_gflops"] = 2 * a.size * rhs[-1] / best_ms(jax.jit(jnp.matmul), a, b) / 1e6
+    q = jax.random.normal(key, (3, BATCH, SEQ, HEADS, WIDTH // HEADS))
+    grad = jax.jit(jax.grad(lambda q, k, v: jnp.sum(jax.nn.dot_product_attention(q, k, v) ** 2), argnums=(0, 1, 2)))
+    out["jax_attention_fwd_bwd_ms"] = best_ms(grad, q[0], q[1], q[2])
+    tq = [torch.randn(BATCH, HEADS, SEQ, WIDTH // HEADS, requires_grad=True) for _ in range(3)]
+
+    def sdpa():
+        (torch.nn.functional.scaled_dot_product_attention(*tq) ** 2).sum().backward()
+    out["torch_sdpa_fwd_bwd_ms"] = best_ms(sdpa)  # (PyTorch on CPU returns when it is done)
+    return out
+
+
 def jax_runner(step, params, opt_state, batch):
     state = [params, opt_state]
     jax.block_until_ready(step(*state, batch))  # compile
@@ -387,6 +430,8 @@ def bench_model(name: str, model_cls, args) -> dict:
         vmap_sum = sums["vmap"]
         runners["jaxsuite_vmap_clipped_sum"] = lambda n: jax.block_until_ready([vmap_sum(params, batch)
                                                                               for _ in range(n)])
+    row["xla_gflop"] = {"dp": xla_gflop(dp_step, params, dp_state, batch),
+                        "nonprivate": xla_gflop(plain_step, params, plain_state, batch)}
     ms = time_alternately(runners, args.steps, args.rounds, args.warmup, args.block_s)
     for mode in row["opacus"]:
         if f"opacus_{mode}" in ms:
@@ -416,6 +461,8 @@ def main() -> None:
     parser.add_argument("--block-s", type=float, default=0.25, help="seconds a timed block aims at")
     parser.add_argument("--opacus-modes", default=",".join(OPACUS_MODES), type=lambda s: s.split(","))
     parser.add_argument("--vmap", action="store_true", help="also time jaxsuite's vmap clipped sum (slow)")
+    parser.add_argument("--no-probes", action="store_true",
+                        help="skip the XLA matmul and attention speed probes (see xla_probes)")
     args = parser.parse_args()
     import opacus
     import torch
@@ -436,6 +483,9 @@ def main() -> None:
               f"opacus best ({row['opacus_best_mode']}) {row['opacus_best_ms']:.1f} ms -> "
               f"{row['speedup_vs_opacus_best']:.2f}x | torch non-private {row['torch_nonprivate_ms']:.1f} ms | "
               f"max |diff| {row['max_abs_diff']:.1e}", flush=True)
+    if not args.no_probes:
+        results["xla_probes"] = xla_probes()
+        print("probes:", {k: round(v, 1) for k, v in results["xla_probes"].items()}, flush=True)
     results["wall_s"] = time.perf_counter() - started
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
