@@ -79,6 +79,16 @@ def scaled(scale: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.where(s > 0, s.astype(x.dtype) * x, jnp.zeros_like(x))
 
 
+def kernel_and_bias_sums(kernel: Callable, g: jax.Array, use_bias: bool) -> Callable:
+    """``scale -> {"kernel": kernel(scale), "bias": sum_i scale_i sum_t g_it}``: a layer's clipped sums by name."""
+    def sums(scale):
+        out = {"kernel": kernel(scale)}
+        if use_bias:
+            out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
+        return out
+    return sums
+
+
 class Rule:
     """How one layer's per-example squared gradient norms come from its calls: ``group_sq_norms`` takes the
     rules, inputs ``xs`` and output gradients ``gs`` of all calls of the same layer (lists, each entry
@@ -122,12 +132,7 @@ class DenseRule(Rule):
         if t == 1 or use_ghost(t, p, q) or not rules[0].in_order:
             return matmul_sq_norms(a, g) + bias, None  # clipped sums by the layer's vjp
         grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
-
-        def sums(scale):
-            out = {"kernel": jnp.sum(scaled(scale, grads), axis=0)}
-            if rules[0].use_bias:
-                out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
-            return out
+        sums = kernel_and_bias_sums(lambda scale: jnp.sum(scaled(scale, grads), axis=0), g, rules[0].use_bias)
         return jnp.sum(grads ** 2, axis=(1, 2)) + bias, sums
 
 
@@ -141,20 +146,16 @@ class ConvRule(DenseRule):
         self.lhs_dilation, self.rhs_dilation = per_dim(layer.input_dilation), per_dim(layer.kernel_dilation)
         self.padding, self.use_bias = canonicalize_padding(layer.padding, n), layer.use_bias
 
-    def padded(self, x: jax.Array) -> tuple[jax.Array, list[int]]:
-        """[N, *spatial, C] -> (the input padded and dilated as the convolution sees it, the output's spatial size)."""
+    def offset_slices(self, x: jax.Array) -> list[jax.Array]:
+        """[N, *spatial, C] -> one [N, *out_spatial, C] strided slice of the padded input per kernel offset: the
+        input pixels that offset meets under each output pixel."""
         dilated = [(s - 1) * d + 1 for s, d in zip(x.shape[1:-1], self.lhs_dilation)]
         window = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.rhs_dilation)]
         pads = (lax.padtype_to_pads(dilated, window, self.strides, self.padding) if isinstance(self.padding, str)
                 else self.padding)
         x = lax.pad(x, jnp.zeros((), x.dtype),
                     [(0, 0, 0)] + [(lo, hi, d - 1) for (lo, hi), d in zip(pads, self.lhs_dilation)] + [(0, 0, 0)])
-        return x, [(size - w) // s + 1 for size, w, s in zip(x.shape[1:-1], window, self.strides)]
-
-    def offset_slices(self, x: jax.Array) -> list[jax.Array]:
-        """[N, *spatial, C] -> one [N, *out_spatial, C] strided slice of the padded input per kernel offset: the
-        input pixels that offset meets under each output pixel."""
-        x, out = self.padded(x)
+        out = [(size - w) // s + 1 for size, w, s in zip(x.shape[1:-1], window, self.strides)]
         slices = []
         for offset in itertools.product(*map(range, self.kernel_size)):
             start = [o * d for o, d in zip(offset, self.rhs_dilation)]
@@ -192,13 +193,8 @@ class ConvRule(DenseRule):
             grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
             sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
             kernel = lambda scale: jnp.stack([jnp.sum(scaled(scale, k), axis=0) for k in grads])
-
-        def sums(scale):
-            out = {"kernel": kernel(scale)}
-            if first.use_bias:
-                out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
-            return out
-        return sq + (bias_sq_norms(g) if first.use_bias else 0.0), sums
+        bias = bias_sq_norms(g) if first.use_bias else 0.0
+        return sq + bias, kernel_and_bias_sums(kernel, g, first.use_bias)
 
 
 class EmbedRule(Rule):
