@@ -1,6 +1,7 @@
 """DP-SGD's clipped gradient sum without per-example gradients: ghost norms (Li et al. 2022; mixed ghost
 clipping for convolutions, Bu et al. 2022) and book-keeping (Bu et al. 2023, "Differentially Private
-Optimization on Large Model at Small Cost", Alg. 1), for NNX models as they are.
+Optimization on Large Model at Small Cost", Alg. 1), for NNX models as they are, with a guarantee that holds for
+every input: each example's contribution to the sum has L2 norm at most C (``ghost_rules`` says how).
 
 ``ghost_clipped_grad_sum(loss_fn, C)`` has the contract of ``dpsgd.clipped_grad_sum(loss_fn, C)`` (the vmap path,
 its exact reference): ``loss_fn(params, example)`` on a batch of one, ``fn(params, batch) -> sum_i clip_C(g_i)``.
@@ -12,11 +13,10 @@ its exact reference): ``loss_fn(params, example)`` on a batch of one, ``fn(param
    Leaves that no tapped call covers (unknown layers, tied weights, calls inside nested transforms) get their
    per-example gradients here by plain ``vmap(grad)``, the reference path restricted to them.
 3. Per-example norms: ``ghost_rules`` per tapped layer from (a, g), plus the fallback leaves' gradients;
-   clip factors ``c_i = min(1, C / ||g_i||)`` (zero for a non-finite norm).
-4. Book-keeping: each tapped layer's clipped sum is its own vjp with output cotangents ``c_i g_i``, one
-   weight-gradient pass over the batch, with no second backward pass through the network. A dense layer in the
-   direct form, and any convolution, forms it instead from the tensors its norms already built (``sum_i c_i G_i``
-   from the per-example gradients, or ``A^T (c g)`` from a convolution's unfolded patches).
+   clip factors ``c_i = min(1, C / ||g_i||)``, zero for a non-finite norm (counted in the stats).
+4. Book-keeping: each tapped layer forms its clipped sum from the tensors its norm was measured on (its
+   per-example gradients, or ``A^T (c g)`` over the examples whose ghost norm is certified, plus the rerouted
+   examples' own gradients), with no second backward pass through the network.
 
 The per-example losses are independent by construction (each is traced on its own example under ``vmap``), so
 a batch sharded over a mesh axis gives the same norms and sums as one device.
@@ -31,7 +31,6 @@ import jax.numpy as jnp
 
 from jaxsuite.privacy import taps
 from jaxsuite.privacy.ghost_rules import scaled as _scaled
-
 
 def discover(loss_fn: Callable, params, example) -> tuple[list[taps.Call], set[int]]:
     """The known layers' calls of ``loss_fn(params, example)`` (example: a batch of one), each tapped or with the
@@ -75,11 +74,19 @@ def _per_example_grads(apply: Callable, values: list) -> Callable:
     return lambda xs, gs: jax.vmap(one)(xs, gs)
 
 
+def clip_stats(norms: jax.Array, rerouted: jax.Array, dropped: jax.Array) -> dict:
+    """The step's counts of examples whose norm was not finite (contribution zero), that were rerouted to their own
+    gradient in some ghost-form layer, and that found no fallback slot (contribution zero)."""
+    return {"nonfinite": jnp.sum(~jnp.isfinite(norms) & ~dropped), "rerouted": jnp.sum(rerouted),
+            "dropped": jnp.sum(dropped)}
+
+
 def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, *, return_norms: bool = False,
-                           warn_fallback: bool = True):
+                           return_stats: bool = False, warn_fallback: bool = True):
     """``fn(params, batch) -> sum_i clip_C(grad loss_fn(params, batch[i:i+1]))`` by ghost norms and book-keeping;
-    with ``return_norms`` also the unclipped per-example norms. Equal to ``dpsgd.clipped_grad_sum`` (the vmap path)
-    up to float rounding."""
+    with ``return_norms`` also the per-example norms the clip used (never below the true norms; inf for an example
+    that contributes zero), with ``return_stats`` also ``clip_stats``' counts (in that order). Equal to
+    ``dpsgd.clipped_grad_sum`` (the vmap path) up to float rounding and ``ghost_rules``' stated tolerance."""
     if not clip_norm > 0:
         raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
 
@@ -122,33 +129,32 @@ def ghost_clipped_grad_sum(loss_fn: Callable[..., jax.Array], clip_norm: float, 
         (fallback_grads, out_grads), inputs = jax.vmap(per_example, in_axes=(None, 0))(
             [leaves[i] for i in fallback], singles)
         sq = jnp.zeros((size,), jnp.float32)
-        sums = {}  # layers whose rule forms the clipped sums itself
+        rerouted = dropped = jnp.zeros((size,), bool)
+        layers = {}
         for key, js in groups.items():
             first = tapped[js[0]]
-            sq_key, sums[key] = first.rule.group_norms_and_sums(
+            layers[key] = first.rule.group_norms(
                 [tapped[j].rule for j in js], [inputs[j] for j in js], [out_grads[j] for j in js],
-                _per_example_grads(first.apply, [leaves[i] for i in key]))
-            sq = sq + sq_key
+                _per_example_grads(first.apply, [leaves[i] for i in key]), first.leaf_names)
+            sq = sq + layers[key].sq
+            rerouted, dropped = rerouted | layers[key].rerouted, dropped | layers[key].dropped
         for g in fallback_grads:
             sq = sq + jnp.sum(g.astype(jnp.float32).reshape(size, -1) ** 2, -1)
         norms = jnp.sqrt(sq)
-        scale = jnp.nan_to_num(jnp.minimum(1.0, clip_norm / norms), nan=0.0, posinf=0.0)
+        scale = jnp.where(jnp.isfinite(norms), jnp.minimum(1.0, clip_norm / norms), 0.0)
 
         out = [jnp.zeros_like(leaf) for leaf in leaves]  # a leaf the loss never uses has gradient 0
         for key, js in groups.items():
-            if sums[key] is not None:
-                named = sums[key](scale)
-                for i, name in zip(key, tapped[js[0]].leaf_names):  # (row-major: the kernel's own layout)
-                    out[i] = named[name].reshape(leaves[i].shape).astype(leaves[i].dtype)
-                continue
-            apply = tapped[js[0]].apply
-            _, vjp = jax.vjp(lambda v: [jax.vmap(lambda x: apply(v, x))(inputs[j]) for j in js],
-                             [leaves[i] for i in key])
-            for i, g in zip(key, vjp([_scaled(scale, out_grads[j]) for j in js])[0]):
-                out[i] = g
+            named = layers[key].sums(scale)
+            for i, name in zip(key, tapped[js[0]].leaf_names):
+                out[i] = named[name].reshape(leaves[i].shape).astype(leaves[i].dtype)
         for i, g in zip(fallback, fallback_grads):
             out[i] = jnp.sum(_scaled(scale, g), axis=0)
-        clipped = jax.tree.unflatten(treedef, out)
-        return (clipped, norms) if return_norms else clipped
+        result = (jax.tree.unflatten(treedef, out),)
+        if return_norms:
+            result += (norms,)
+        if return_stats:
+            result += (clip_stats(norms, rerouted, dropped),)
+        return result if len(result) > 1 else result[0]
 
     return fn

@@ -1,7 +1,8 @@
-"""Per-example squared gradient norms of one layer from its inputs and output gradients, without building the
-per-example gradients where that is cheaper: ghost clipping (Li et al. 2022, "Large Language Models Can Be
-Strong Differentially Private Learners", Sec. 4) and its mixed form for convolutions (Bu et al. 2022, "Scalable
-and Efficient Training of Large Convolutional Neural Networks with Differential Privacy", Sec. 3).
+"""Per-example squared gradient norms of one layer from its inputs and output gradients, and the layer's clipped
+sum formed on the *same route* as its norm, so that no input, crafted or not, can give an example a contribution
+larger than the clip: ghost clipping (Li et al. 2022, "Large Language Models Can Be Strong Differentially Private
+Learners", Sec. 4) and its mixed form for convolutions (Bu et al. 2022, "Scalable and Efficient Training of Large
+Convolutional Neural Networks with Differential Privacy", Sec. 3), made safe against cancellation.
 
 For a weight used as ``y_t = a_t W`` at T positions of one example (a sequence, the output pixels of a
 convolution, or the same layer called several times), the example's gradient is ``G = sum_t a_t^T g_t`` with
@@ -10,14 +11,42 @@ convolution, or the same layer called several times), the example's gradient is 
     ||G||_F^2 = sum_{t,s} (a_t . a_s)(g_t . g_s)          (ghost: two T x T Gram matrices, O(T^2 (p + q)))
               = sum_{p,q} (sum_t a_tp g_tq)^2             (direct: the p x q gradient, O(T p q))
 
-and the layer picks whichever costs fewer multiply-adds (ghost when T (p + q) < p q), as mixed ghost clipping
-picks per layer (its paper compares memory, 2 T^2 against p q; by operations the direct form also never holds
-more than the layer's own inputs and output gradients: p q <= T (p + q)). A layer in the direct form also gets its
-clipped sum ``sum_i c_i G_i`` from those per-example gradients, not from a weight-gradient pass. A convolution is
-this with ``a_t`` the unfolded input patch under output pixel t. An embedding row is used where the token is:
-``||G||^2 = sum_{t,s} [id_t = id_s] (g_t . g_s)``. A bias's gradient is ``sum_t g_t``. Norm layers' scale and bias
-have as many entries as features, so their per-example gradients are built directly, by the layer's own
-``vjp`` under ``vmap`` (nothing is hand-derived).
+A bias is a weight on a constant input 1 (appended to ``a_t``), so kernel and bias share one norm and one route.
+The layer picks whichever form costs fewer multiply-adds (ghost when T (p + q) < p q), as mixed ghost clipping
+picks per layer.
+
+**Why the ghost form needs care.** Its Gram sum cancels: an example whose positions cancel in G (``a_1 = s u + d``,
+``a_2 = -s u``) has Gram terms of size s^2 whose float32 sum rounds to a norm far below the true one, or below 0.
+Clipped by that norm, its contribution to the sum is many times C (issue 33 measured 5.7 C). Here every route is
+bounded by construction:
+
+- *Direct form* (and Embed, norm layers, fallback leaves): the per-example gradient tensor is built once; the norm is
+  measured on it and the clipped sum is ``sum_i c_i G_i`` of that same tensor. An example's contribution is then
+  ``c_i G_i`` with ``c_i = min(1, C / ||G_i||)``, norm <= C up to the rounding of one product.
+- *Ghost form*: for each example the norm gets a rigorous float32 error bound E (standard model, u = 2^-24,
+  gamma_n = n u / (1 - n u)):
+
+      |S~ - ||G||^2| <= E = gamma_p sum |a_t||a_s||G~g_ts| + gamma_q sum |G~a_ts||g_t||g_s|
+                           + (u + gamma_{T^2}) sum |G~a_ts G~g_ts| + 3 gamma_p gamma_q (sum_t |a_t||g_t|)^2
+
+  (G~a, G~g the computed Grams, |a_t| the row norms), and the norm used is ``sqrt(S~ + E)``: never below the true
+  norm; above it by E / (2 S~), a relative 1e-6 to 1e-4 for ordinary examples (``NORM_TOLERANCE`` below states
+  the bound that certifies an example). An example is *certified* when its cancellation ratio
+  ``(sum_t |a_t||g_t|)^2 / (S~ - E)`` is at most ``CANCELLATION_LIMIT``: then the rounding of its share of the
+  batched clipped sum ``A^T (c g)`` stays at the level of any float32 sum (about u x 100 x C). An example that is
+  not certified (crafted cancellation, or a non-finite norm) is *rerouted*: it leaves the batched sum (its rows
+  are zeroed) and up to ``FALLBACK_SLOTS`` such examples per layer get their per-example gradient built directly,
+  norm and contribution from that tensor; any further one contributes zero and is counted as dropped. The
+  direct computation runs under ``lax.cond`` only in steps that have such an example.
+
+An embedding row is used where the token is: per example, ``R_t = sum_s [id_t = id_s] g_s`` is the gradient of
+token t's row (O(T^2 q), the ghost form's cost); the norm is the sum of ``||R_t||^2`` over each row's first
+occurrence and the clipped sum scatters ``c_i R_t`` from those same tensors. Norm layers' scale and bias have as
+many entries as features, so their per-example gradients are built directly, by the layer's own ``vjp`` under
+``vmap`` (nothing is hand-derived), and their clipped sums come from them.
+
+Sums of non-negative terms (the squared norms of a built tensor) have relative rounding at most (n - 1) u, and in
+practice about log2(n) u; only sums that can cancel carry the bound above.
 
 ``rule_for`` accepts a layer only in configurations whose norm it computes exactly; anything else (a subclass,
 a masked or grouped convolution, circular padding, a custom ``dot_general``, cross-device statistics, extra call
@@ -37,6 +66,24 @@ from jax import lax
 
 HIGHEST = lax.Precision.HIGHEST
 KNOWN_LAYERS = (nnx.Linear, nnx.LinearGeneral, nnx.Conv, nnx.Embed, nnx.LayerNorm, nnx.RMSNorm)
+UNIT_ROUNDOFF = 2.0 ** -24  # float32
+#: an example is certified in a ghost-form layer while (sum_t |a_t||g_t|)^2 <= this x (S~ - E): at most four
+#: decimal digits of its float32 Gram sum cancel (ordinary examples: about T)
+CANCELLATION_LIMIT = 1e4
+#: examples per ghost-form layer and step that can be rerouted to their own per-example gradient
+FALLBACK_SLOTS = 4
+
+
+def gamma(n: int) -> float:
+    """Higham's gamma_n = n u / (1 - n u): the relative error bound of an n-term float32 dot product."""
+    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+
+
+def norm_tolerance(t: int, p: int, q: int) -> float:
+    """Worst-case relative excess of a certified example's ghost norm over its true norm (the bound E over 2 S~,
+    with the cancellation ratio at its limit); ordinary examples sit a factor of about CANCELLATION_LIMIT / T
+    below it."""
+    return 1.01 * (gamma(p) + gamma(q) + UNIT_ROUNDOFF + gamma(t * t) + 3 * gamma(p) * gamma(q)) * CANCELLATION_LIMIT / 2
 
 
 def _rows(x: jax.Array, feature_ndim: int) -> jax.Array:
@@ -44,8 +91,13 @@ def _rows(x: jax.Array, feature_ndim: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, math.prod(x.shape[x.ndim - feature_ndim:])).astype(jnp.float32)
 
 
+def with_bias_input(a: jax.Array, use_bias: bool) -> jax.Array:
+    """[B, T, p] -> [B, T, p + 1] with a constant 1 appended (the bias's input) when the layer has a bias."""
+    return jnp.concatenate([a, jnp.ones(a.shape[:-1] + (1,), a.dtype)], -1) if use_bias else a
+
+
 def ghost_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
-    """Per-example ``||a_i^T g_i||_F^2`` from the two T x T Gram matrices."""
+    """Per-example ``||a_i^T g_i||_F^2`` from the two T x T Gram matrices (no error bound: see ``certified``)."""
     gram_a = jnp.einsum("btp,bsp->bts", a, a, precision=HIGHEST)
     gram_g = jnp.einsum("btq,bsq->bts", g, g, precision=HIGHEST)
     return jnp.sum(gram_a * gram_g, axis=(1, 2))
@@ -58,82 +110,125 @@ def direct_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
 
 def use_ghost(t: int, p: int, q: int) -> bool:
     """The ghost form costs fewer multiply-adds than the direct one: T^2 (p + q) < T p q."""
-    return t * (p + q) < p * q
+    return t > 1 and t * (p + q) < p * q
 
 
-def matmul_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
-    """Per-example ``||a_i^T g_i||_F^2`` for a [B, T, p] and g [B, T, q]: ghost or direct, whichever is cheaper."""
+def certified(a: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(upper [B], ok [B] bool, ghost [B]) for a [B, T, p], g [B, T, q] (float32): ``upper`` = S~ + E >= the true
+    ``||a_i^T g_i||^2`` (module docstring), ``ok`` = finite and within the cancellation limit, ``ghost`` = S~."""
     t, p, q = a.shape[1], a.shape[2], g.shape[2]
-    if t == 1:
-        return jnp.sum(a[:, 0] ** 2, -1) * jnp.sum(g[:, 0] ** 2, -1)
-    return ghost_sq_norms(a, g) if use_ghost(t, p, q) else direct_sq_norms(a, g)
-
-
-def bias_sq_norms(g: jax.Array) -> jax.Array:
-    return jnp.sum(jnp.sum(g, axis=1) ** 2, axis=-1)
+    gram_a = jnp.einsum("btp,bsp->bts", a, a, precision=HIGHEST)
+    gram_g = jnp.einsum("btq,bsq->bts", g, g, precision=HIGHEST)
+    na, ng = jnp.sqrt(jnp.sum(a * a, -1)), jnp.sqrt(jnp.sum(g * g, -1))  # [B, T]
+    ghost = jnp.sum(gram_a * gram_g, axis=(1, 2))
+    bsum = jnp.sum(na * ng, -1)  # sum_t |a_t| |g_t| >= ||G|| (triangle inequality)
+    err = (gamma(p) * jnp.einsum("bt,bs,bts->b", na, na, jnp.abs(gram_g))
+           + gamma(q) * jnp.einsum("bts,bt,bs->b", jnp.abs(gram_a), ng, ng)
+           + (UNIT_ROUNDOFF + gamma(t * t)) * jnp.sum(jnp.abs(gram_a * gram_g), axis=(1, 2))
+           + 3 * gamma(p) * gamma(q) * bsum ** 2) * 1.01  # (1.01: the rounding of the bound's own sums)
+    upper = ghost + err
+    ok = jnp.isfinite(upper) & jnp.isfinite(bsum) & (bsum ** 2 <= CANCELLATION_LIMIT * jnp.maximum(ghost - err, 0.0))
+    ok = ok | (bsum == 0)  # (an example whose layer gradient is exactly zero: padding)
+    return upper, ok, ghost
 
 
 def scaled(scale: jax.Array, x: jax.Array) -> jax.Array:
-    """Row i of x times scale_i; rows with scale 0 (non-finite norms) become exactly 0."""
+    """Row i of x times scale_i; rows with scale 0 (non-finite norms, rerouted or dropped examples) become exactly
+    0, whatever they hold (NaN included)."""
     s = scale.reshape(scale.shape + (1,) * (x.ndim - 1))
     return jnp.where(s > 0, s.astype(x.dtype) * x, jnp.zeros_like(x))
 
 
-def kernel_and_bias_sums(kernel: Callable, g: jax.Array, use_bias: bool) -> Callable:
-    """``scale -> {"kernel": kernel(scale), "bias": sum_i scale_i sum_t g_it}``: a layer's clipped sums by name."""
+class Norms:
+    """What a layer's rule returns: per-example squared norms ``sq`` [B] (inf: the example contributes zero),
+    ``sums(scale) -> {leaf name: clipped sum}`` formed on the norms' route, and per-example flags
+    ``rerouted`` (a ghost-form example taken out of the batched sum and given its own gradient) and ``dropped``
+    (one that found no fallback slot: its contribution is zero)."""
+
+    def __init__(self, sq, sums, rerouted=None, dropped=None):
+        self.sq, self.sums = sq, sums
+        self.rerouted = jnp.zeros(sq.shape, bool) if rerouted is None else rerouted
+        self.dropped = jnp.zeros(sq.shape, bool) if dropped is None else dropped
+
+
+def matmul_norms(a: jax.Array, g: jax.Array, to_leaves: Callable, slots: int = FALLBACK_SLOTS) -> Norms:
+    """A weight (and bias) used as ``y_t = a_t W``: a [B, T, p(+1)] inputs (bias column appended), g [B, T, q]
+    output gradients; ``to_leaves([p(+1), q] or [B, p(+1), q]) -> {name: array}`` splits into the layer's leaves.
+
+    Direct form: the per-example gradients, their norms and ``sum_i c_i G_i``. Ghost form: certified norms (module
+    docstring), the batched ``A^T (c g)`` over certified examples, and the rerouted ones' own gradients."""
+    b, t, p = a.shape
+    q = g.shape[-1]
+    if not use_ghost(t, p, q):
+        grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
+        return Norms(jnp.sum(grads ** 2, axis=(1, 2)),
+                     lambda scale: to_leaves(jnp.sum(scaled(scale, grads), axis=0)))
+    upper, ok, _ = certified(a, g)
+    k = min(b, slots)
+    flagged = ~ok
+    # rerouted: the first k flagged examples, finite ones first (a non-finite one contributes zero anyway)
+    priority = jnp.where(flagged, jnp.where(jnp.isfinite(upper), 2.0, 1.0), 0.0)
+    _, idx = lax.top_k(priority, k)
+    in_slot = jnp.zeros((b,), bool).at[idx].set(flagged[idx])
+
+    def direct(_):
+        return jnp.einsum("ktp,ktq->kpq", a[idx], g[idx], precision=HIGHEST)
+
+    own = lax.cond(jnp.any(in_slot), direct, lambda _: jnp.zeros((k, p, q), jnp.float32), None)
+    own_sq = jnp.zeros((b,), jnp.float32).at[idx].set(jnp.sum(own ** 2, axis=(1, 2)))
+    sq = jnp.where(ok, upper, jnp.where(in_slot, own_sq, jnp.inf))
+    a_ok = jnp.where(ok[:, None, None], a, 0.0)
+
     def sums(scale):
-        out = {"kernel": kernel(scale)}
-        if use_bias:
-            out["bias"] = jnp.sum(scaled(scale, g), axis=(0, 1))
-        return out
-    return sums
+        batched = jnp.einsum("btp,btq->pq", a_ok, scaled(jnp.where(ok, scale, 0.0), g), precision=HIGHEST)
+        rerouted = jnp.sum(scaled(jnp.where(in_slot, scale, 0.0)[idx], own), axis=0)
+        return to_leaves(batched + rerouted)
+
+    return Norms(sq, sums, rerouted=in_slot, dropped=flagged & ~in_slot & jnp.isfinite(upper))
+
+
+def split_bias(m: jax.Array, use_bias: bool, kernel: Callable) -> dict:
+    """[(B,) p(+1), q] -> {"kernel": kernel(rows without the bias row), "bias": the bias row}."""
+    if not use_bias:
+        return {"kernel": kernel(m)}
+    return {"kernel": kernel(m[..., :-1, :]), "bias": m[..., -1, :]}
 
 
 class Rule:
-    """How one layer's per-example squared gradient norms come from its calls: ``group_sq_norms`` takes the
-    rules, inputs ``xs`` and output gradients ``gs`` of all calls of the same layer (lists, each entry
-    [B, *one example's shape]) and ``per_example_grads(xs, gs)``, the layer's per-example parameter gradients
-    built with its own vjp, for the rules that want the direct form."""
+    """How one layer's per-example squared gradient norms and clipped sums come from its calls:
+    ``group_norms(rules, xs, gs, per_example_grads, names)`` takes the rules, inputs ``xs`` and output gradients
+    ``gs`` of all calls of the same layer (lists, each entry [B, *one example's shape]), the layer's per-example
+    parameter gradients built with its own vjp (``per_example_grads(xs, gs)``, a list in the order of ``names``)
+    and the layer's leaf names; it returns ``Norms``."""
 
     @staticmethod
-    def group_sq_norms(rules: list, xs: list, gs: list, per_example_grads: Callable) -> jax.Array:
+    def group_norms(rules: list, xs: list, gs: list, per_example_grads: Callable, names: tuple) -> Norms:
         raise NotImplementedError
-
-    @classmethod
-    def group_norms_and_sums(cls, rules: list, xs: list, gs: list, per_example_grads: Callable):
-        """(squared norms, ``sums``): ``sums(scale)`` is the clipped sum ``sum_i scale_i g_i`` of each parameter,
-        by name, when the rule can form it from what the norms computed; None: book-keeping by the layer's vjp."""
-        return cls.group_sq_norms(rules, xs, gs, per_example_grads), None
 
 
 class DenseRule(Rule):
-    """``nnx.Linear`` and ``nnx.LinearGeneral`` without batch axes: ``contract`` input axes (of one example's input)
-    against the kernel, ``out_ndim`` output feature axes."""
+    """``nnx.Linear`` and ``nnx.LinearGeneral`` without batch axes: ``axes`` input axes (of one example's input,
+    in the kernel's order) contracted against the kernel, ``out_ndim`` output feature axes."""
 
-    def __init__(self, contract: tuple[int, ...], out_ndim: int, use_bias: bool, in_order: bool = True):
-        self.contract, self.out_ndim, self.use_bias = contract, out_ndim, use_bias
-        self.in_order = in_order  # the kernel's input axes are in the input's order (its rows flatten like it)
+    def __init__(self, axes: tuple[int, ...], out_ndim: int, use_bias: bool):
+        self.axes, self.out_ndim, self.use_bias = axes, out_ndim, use_bias
+        self.contract = tuple(sorted(axes))
 
     def rows(self, x: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """([B, T, p] inputs, [B, T, q] output gradients) of one call."""
-        k = len(self.contract)
-        x = jnp.moveaxis(x, [c + 1 for c in self.contract], range(x.ndim - k, x.ndim))
+        """([B, T, p] inputs, [B, T, q] output gradients) of one call; p in the kernel's input-axis order."""
+        k = len(self.axes)
+        x = jnp.moveaxis(x, [c + 1 for c in self.axes], range(x.ndim - k, x.ndim))
         return _rows(x, k), _rows(g, self.out_ndim)
 
-    @classmethod
-    def group_sq_norms(cls, rules, xs, gs, per_example_grads):
-        return cls.group_norms_and_sums(rules, xs, gs, per_example_grads)[0]
-
     @staticmethod
-    def group_norms_and_sums(rules, xs, gs, per_example_grads):
+    def group_norms(rules, xs, gs, per_example_grads, names):
+        first = rules[0]
         a, g = (jnp.concatenate(parts, axis=1) for parts in zip(*(r.rows(x, g) for r, x, g in zip(rules, xs, gs))))
-        t, p, q = a.shape[1], a.shape[2], g.shape[2]
-        bias = bias_sq_norms(g) if rules[0].use_bias else 0.0
-        if t == 1 or use_ghost(t, p, q) or not rules[0].in_order:
-            return matmul_sq_norms(a, g) + bias, None  # clipped sums by the layer's vjp
-        grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
-        sums = kernel_and_bias_sums(lambda scale: jnp.sum(scaled(scale, grads), axis=0), g, rules[0].use_bias)
-        return jnp.sum(grads ** 2, axis=(1, 2)) + bias, sums
+        in_shape = tuple(xs[0].shape[c + 1] for c in first.axes)
+        out_shape = gs[0].shape[gs[0].ndim - first.out_ndim:]
+        kernel = lambda m: m.reshape(m.shape[:-2] + in_shape + out_shape)
+        return matmul_norms(with_bias_input(a, first.use_bias), g,
+                            lambda m: split_bias(m, first.use_bias, kernel))
 
 
 class ConvRule(DenseRule):
@@ -174,49 +269,61 @@ class ConvRule(DenseRule):
         return [_rows(s.reshape(b, -1, s.shape[-1]), 1) for s in slices], _rows(g.reshape(b, -1, g.shape[-1]), 1)
 
     @staticmethod
-    def group_norms_and_sums(rules, xs, gs, per_example_grads):
-        """A dense layer on the unfolded patches A (the offsets' slices side by side). Ghost form: the Grams of A and
-        g, and the clipped sum ``A^T (c g)`` over the batch. Direct form: the per-example gradients offset by
-        offset, ``A_k^T g`` (without building the patches, which cost more than the rest), their squares summed,
-        and the clipped sum ``sum_i c_i G_i`` from them: no weight-gradient pass of the convolution."""
+    def group_norms(rules, xs, gs, per_example_grads, names):
+        """A dense layer on the unfolded patches A (the offsets' slices side by side, kernel layout). Ghost form:
+        ``matmul_norms`` on A. Direct form: the per-example gradients offset by offset, ``A_k^T g`` (without
+        building the patches, which cost more than the rest), their squares summed, and the clipped sum
+        ``sum_i c_i G_i`` from them."""
         first = rules[0]
         parts = [r.rows(x, g) for r, x, g in zip(rules, xs, gs)]
         g = jnp.concatenate([p[1] for p in parts], axis=1)
         slices = [jnp.concatenate(per_call, axis=1) for per_call in zip(*(p[0] for p in parts))]
-        t, q = g.shape[1], g.shape[-1]
-        c = xs[0].shape[-1]
-        if t == 1 or use_ghost(t, math.prod(first.kernel_size) * c, q):
-            a = jnp.concatenate(slices, axis=-1)
-            sq = matmul_sq_norms(a, g)
-            kernel = lambda scale: jnp.einsum("btp,btq->pq", a, scaled(scale, g), precision=HIGHEST)
-        else:
-            grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
-            sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
-            kernel = lambda scale: jnp.stack([jnp.sum(scaled(scale, k), axis=0) for k in grads])
-        bias = bias_sq_norms(g) if first.use_bias else 0.0
-        return sq + bias, kernel_and_bias_sums(kernel, g, first.use_bias)
+        t, q, c = g.shape[1], g.shape[-1], xs[0].shape[-1]
+        kernel = lambda m: m.reshape(m.shape[:-2] + first.kernel_size + (c, q))
+        if use_ghost(t, math.prod(first.kernel_size) * c + first.use_bias, q):
+            a = with_bias_input(jnp.concatenate(slices, axis=-1), first.use_bias)
+            return matmul_norms(a, g, lambda m: split_bias(m, first.use_bias, kernel))
+        grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
+        if first.use_bias:
+            grads.append(jnp.sum(g, axis=1)[:, None])  # [B, 1, q]
+        sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
+        return Norms(sq, lambda scale: split_bias(
+            jnp.concatenate([jnp.sum(scaled(scale, k), axis=0) for k in grads]), first.use_bias, kernel))
 
 
 class EmbedRule(Rule):
-    """``nnx.Embed``: ``||G||^2 = sum_{t,s} [id_t = id_s] g_t . g_s`` over the example's tokens."""
+    """``nnx.Embed``: token t's row gets ``R_t = sum_s [id_t = id_s] g_s``; the norm sums ``||R_t||^2`` over each
+    row's first occurrence, and the clipped sum scatters ``c_i R_t`` from the same tensors."""
+
+    def __init__(self, num_embeddings: int):
+        self.num_embeddings = num_embeddings
 
     @staticmethod
-    def group_sq_norms(rules, xs, gs, per_example_grads):
+    def group_norms(rules, xs, gs, per_example_grads, names):
         ids = jnp.concatenate([x.reshape(x.shape[0], -1) for x in xs], axis=1)
         g = jnp.concatenate([_rows(g, 1) for g in gs], axis=1)
-        if ids.shape[1] == 1:
-            return jnp.sum(g[:, 0] ** 2, -1)
-        same = (ids[:, :, None] == ids[:, None, :]).astype(jnp.float32)
-        return jnp.sum(same * jnp.einsum("btq,bsq->bts", g, g, precision=HIGHEST), axis=(1, 2))
+        t = ids.shape[1]
+        same = ids[:, :, None] == ids[:, None, :]
+        rows = jnp.einsum("bts,bsq->btq", same.astype(jnp.float32), g, precision=HIGHEST)
+        first = ~jnp.any(same & jnp.tril(jnp.ones((t, t), bool), -1), axis=-1)  # no earlier s with the same id
+        rows = jnp.where(first[..., None], rows, 0.0)
+        sq = jnp.sum(rows ** 2, axis=(1, 2))
+
+        def sums(scale):
+            table = jnp.zeros((rules[0].num_embeddings, g.shape[-1]), jnp.float32)
+            return {names[0]: table.at[ids.reshape(-1)].add(scaled(scale, rows).reshape(-1, g.shape[-1]))}
+
+        return Norms(sq, sums)
 
 
 class DirectRule(Rule):
     """Small parameter sets (norm layers' scale and bias): the per-example gradients themselves."""
 
     @staticmethod
-    def group_sq_norms(rules, xs, gs, per_example_grads):
-        grads = jax.tree.leaves(per_example_grads(xs, gs))
-        return sum(jnp.sum(g.astype(jnp.float32).reshape(g.shape[0], -1) ** 2, -1) for g in grads)
+    def group_norms(rules, xs, gs, per_example_grads, names):
+        grads = per_example_grads(xs, gs)
+        sq = sum(jnp.sum(g.astype(jnp.float32).reshape(g.shape[0], -1) ** 2, -1) for g in grads)
+        return Norms(sq, lambda scale: {n: jnp.sum(scaled(scale, g), axis=0) for n, g in zip(names, grads)})
 
 
 def rule_for(layer, args: tuple, kwargs: dict) -> Rule | str:
@@ -234,8 +341,7 @@ def rule_for(layer, args: tuple, kwargs: dict) -> Rule | str:
     if cls is nnx.LinearGeneral:
         if layer.batch_axis or layer.dot_general is not None or layer.dot_general_cls is not None:
             return "LinearGeneral with batch axes or a custom dot_general"
-        axes = tuple(a % x.ndim for a in layer.axis)
-        return DenseRule(tuple(sorted(axes)), len(layer.out_features), layer.use_bias, axes == tuple(sorted(axes)))
+        return DenseRule(tuple(a % x.ndim for a in layer.axis), len(layer.out_features), layer.use_bias)
     if cls is nnx.Conv:
         if layer.mask is not None or layer.feature_group_count != 1 or \
                 layer.conv_general_dilated is not lax.conv_general_dilated:
@@ -246,7 +352,7 @@ def rule_for(layer, args: tuple, kwargs: dict) -> Rule | str:
     if cls is nnx.Embed:
         if layer.num_embeddings == 1:
             return "Embed with a single row (broadcast, not a lookup)"
-        return EmbedRule()
+        return EmbedRule(layer.num_embeddings)
     if getattr(layer, "axis_name", None) is not None:
         return f"{cls.__name__} with cross-device statistics"
     return DirectRule()

@@ -136,12 +136,16 @@ def test_clipping_must_be_vmap_or_ghost():
 
 @settings(max_examples=15, deadline=None)
 @given(st.integers(1, 9), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**16))
-def test_ghost_and_direct_norm_forms_agree(t, p, q, seed):
+def test_ghost_and_direct_norm_forms_agree_and_the_certified_norm_bounds_the_true_one(t, p, q, seed):
     rng = np.random.default_rng(seed)
     a, g = (jnp.asarray(rng.normal(size=(3, t, n)), jnp.float32) for n in (p, q))
     exact = np.sum(np.einsum("btp,btq->bpq", np.asarray(a, np.float64), np.asarray(g, np.float64)) ** 2, axis=(1, 2))
-    for form in (ghost_rules.ghost_sq_norms, ghost_rules.direct_sq_norms, ghost_rules.matmul_sq_norms):
+    for form in (ghost_rules.ghost_sq_norms, ghost_rules.direct_sq_norms):
         np.testing.assert_allclose(form(a, g), exact, rtol=1e-4, atol=1e-5)
+    upper, ok, _ = (np.asarray(v, np.float64) for v in ghost_rules.certified(a, g))
+    assert np.all(upper >= exact)  # a rigorous bound: never below the true squared norm
+    tol = ghost_rules.norm_tolerance(t, p, q)
+    assert np.all(np.where(ok, upper <= exact * (1 + 2 * tol) + 1e-30, True))
 
 
 def test_a_loss_that_calls_its_layers_differently_on_each_trace_is_refused():
