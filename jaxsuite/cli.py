@@ -1,7 +1,7 @@
 """The jaxsuite command line: list | run | reproduce | data fetch|check (see `jaxsuite VERB --help`).
 
-Exit status: 0 success, 2 bad input (unknown config key, wrong type, missing data: one line, no
-traceback), 3 training diverged (NaN/Inf; the last good checkpoint is kept), 130 stopped by a signal
+Exit status: 0 success, 2 bad input (unknown config key, wrong type or range, a preset that does not load,
+missing or corrupt data, an unusable workdir or one of another run: one line, no traceback), 3 training diverged (NaN/Inf; the last good checkpoint is kept), 130 stopped by a signal
 (checkpoint saved; the same command resumes).
 """
 from __future__ import annotations
@@ -30,9 +30,12 @@ def _setup_jax() -> None:
 
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expects comma-separated integers, got {text!r}")
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expects at least one seed, e.g. 0,1,2; got {text!r}")
+    return seeds
 
 
 def cmd_list(args) -> int:
@@ -58,7 +61,13 @@ def cmd_run(args) -> int:
     config = load_config(args.method, args.preset, overrides)
     variant = args.variant or config.variant
     workdir = Path(args.workdir or Path("runs") / args.method / variant / f"seed{args.seed}")
-    metrics = runner.run_one(args.method, config, variant, args.seed, workdir, progress=not args.quiet)
+    if args.check:
+        runner.prepare(args.method, config, variant, args.seed, workdir, overrides=overrides)
+        print(f"ok: {args.method}/{variant} seed {args.seed} in {workdir} (config, data and workdir checked; "
+              "nothing was run)")
+        return 0
+    metrics = runner.run_one(args.method, config, variant, args.seed, workdir, progress=not args.quiet,
+                             overrides=overrides)
     print(json.dumps({"method": args.method, "variant": variant, "seed": args.seed, "workdir": str(workdir),
                       "metrics": metrics}, indent=2))
     return 0
@@ -71,7 +80,11 @@ def cmd_reproduce(args) -> int:
     methods = sorted(registry.METHODS) if args.method == "all" else [args.method]
     for method in methods:
         registry.get(method)
-        payload = runner.reproduce(method, args.preset, args.set or [], args.seeds, args.out, progress=not args.quiet)
+        payload = runner.reproduce(method, args.preset, args.set or [], args.seeds, args.out, progress=not args.quiet,
+                                   check_only=args.check)
+        if payload is None:
+            print(f"ok: {method} (every variant and seed checked; nothing was run)")
+            continue
         print(f"\n{method} ({payload['preset']}, {payload['dataset']}); primary metric {payload['primary_metric']}; "
               f"mean ± std over seeds {payload['seeds']}")
         print(results.format_table(payload))
@@ -113,11 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config value (repeatable), e.g. --set optim.lr=0.01")
         sp.add_argument("--quiet", action="store_true", help="no progress bar")
+        sp.add_argument("--check", action="store_true",
+                        help="check the config, data and workdir as a run would, then exit without training")
 
     r = sub.add_parser("run", help="train one variant (checkpoints in --workdir; resumes from the latest)",
                        description="Train one variant of a method with checkpoints in --workdir. An interrupted "
-                                   "run (SIGTERM/SIGINT) saves a checkpoint; the same command resumes it exactly. A --workdir "
-                                   "holding a run of another config is refused (its config.json names it).")
+                                   "run (SIGTERM/SIGINT) saves a checkpoint; the same command resumes it exactly. The run's identity "
+                                   "(method, variant, seed, config after --set, data digests, code version) is "
+                                   "stamped in WORKDIR/identity.json once every check passed; a --workdir holding "
+                                   "another identity, or files but no identity, is refused with the differing "
+                                   "fields named.")
     r.add_argument("method")
     common(r)
     r.add_argument("--variant", help="variant name (default: the preset's config.variant)")
@@ -127,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("reproduce", help="every variant x every seed -> results.json, results.md, plot",
                         description="Run every variant of the preset for every seed and write OUT/METHOD/"
                                     "results.json, results.md and a PNG plot; prints the mean ± std table. "
-                                    "Finished runs in OUT are reused, so a stopped reproduce resumes.")
+                                    "Every run is checked before the first starts. Finished runs in OUT of the same "
+                                    "identity are reused, so a stopped reproduce resumes; runs and shared phases "
+                                    "(pre-training, teachers) of another config, data or code are retrained.")
     rp.add_argument("method", help="a method name or 'all'")
     common(rp)
     rp.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the preset's, 0,1,2)")

@@ -1,8 +1,9 @@
 """Configs: ``configs/<method>/<preset>.py`` define ``get_config() -> ml_collections.ConfigDict``.
 
-``load_config`` returns a locked ConfigDict with ``--set key=value`` overrides applied. An unknown
-key, a value of the wrong type or an unknown preset raises :class:`ConfigError` with a one-line
-message that names it.
+``load_config`` returns a locked ConfigDict with ``--set key=value`` overrides applied and checked against
+the method's ranges and shapes (``configs/<method>/_schema.py``, :mod:`jaxsuite.core.schema`). An unknown
+key, a value of the wrong type (a tuple's elements included), a value out of range, an unknown preset or a
+preset file that does not load raises :class:`ConfigError` with a one-line message that names it.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any, Iterable
 
 import ml_collections
 
+from jaxsuite.core import schema as schema_lib
 from jaxsuite.core.errors import ConfigError
 
 
@@ -51,16 +53,40 @@ def preset_path(method: str, preset: str) -> Path:
 def load_config(method: str, preset: str = "quick", overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
     """Load a preset and apply ``key=value`` overrides; the result is locked against new keys."""
     path = preset_path(method, preset)
-    spec = importlib.util.spec_from_file_location(f"jaxsuite_config_{method}_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"config file {path} defines no get_config()")
-    config = module.get_config()
+    config = _exec_preset(path, method)
     config.lock()
     for item in overrides:
         apply_override(config, item)
+    validate(method, config)
     return config
+
+
+def _exec_preset(path: Path, method: str) -> ml_collections.ConfigDict:
+    """Run a preset file's ``get_config()``; whatever goes wrong in it is one line naming the file."""
+    try:
+        spec = importlib.util.spec_from_file_location(f"jaxsuite_config_{method}_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise ConfigError(f"config file {path} has a syntax error at line {err.lineno}: {err.msg}") from None
+    except Exception as err:  # noqa: BLE001 -- a user's file: any failure is reported as one line
+        raise ConfigError(f"config file {path} failed to load: {type(err).__name__}: {err}") from None
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"config file {path} defines no get_config()")
+    try:
+        config = module.get_config()
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"get_config() of {path} failed: {type(err).__name__}: {err}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"get_config() of {path} returned a {type(config).__name__}, expected a ConfigDict")
+    return config
+
+
+def validate(method: str, config: ml_collections.ConfigDict) -> None:
+    """Check ``config`` against ``configs/<method>/_schema.py`` and the rules every method shares."""
+    folder = configs_root() / method
+    table, checks = schema_lib.load_schema(folder / "_schema.py")
+    schema_lib.validate(config, table, checks)
 
 
 def _parse_value(text: str) -> Any:
@@ -90,10 +116,26 @@ def _coerce(key: str, old: Any, raw: str) -> Any:
         return raw
     elif isinstance(old, (tuple, list)):
         if isinstance(value, (tuple, list)):
-            return type(old)(value)
+            return type(old)(_coerce_items(key, old, value, raw))
     else:
         raise ConfigError(f"config key {key!r} holds a {type(old).__name__} and cannot be set from the command line")
     raise ConfigError(f"config key {key!r} expects {type(old).__name__}, got {raw!r}")
+
+
+def _coerce_items(key: str, old, value, raw: str) -> list:
+    """A tuple's new elements typed as the preset's (when they all have one of bool, int, float, str)."""
+    kinds = {type(v) for v in old}
+    if len(kinds) != 1 or (kind := kinds.pop()) not in (bool, int, float, str):
+        return list(value)
+    out = []
+    for v in value:
+        if kind is float and isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append(float(v))
+        elif type(v) is kind:
+            out.append(v)
+        else:
+            raise ConfigError(f"config key {key!r} expects a tuple of {kind.__name__}, got {raw!r}")
+    return out
 
 
 def apply_override(config: ml_collections.ConfigDict, item: str) -> None:

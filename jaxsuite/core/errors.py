@@ -13,5 +13,10 @@ class DataMissingError(UserError):
     """A data file that is not in $JAXSUITE_DATA; the message names the file and the fetch command."""
 
 
+class DataCorruptError(UserError):
+    """A data file whose sha256 is not the pinned one, or that cannot be read or decoded; the message names the
+    file and the fix (``jaxsuite data fetch NAME``)."""
+
+
 class NonFiniteError(RuntimeError):
     """Training produced NaN/Inf; the message names the metric and the step. Exit status 3."""

@@ -1,9 +1,8 @@
 """`jaxsuite run` and `jaxsuite reproduce`: run variants of a method and assemble the results contract."""
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,9 +10,11 @@ from pathlib import Path
 
 import jax
 
-from jaxsuite.core import registry, results, sharding
+from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity, registry, results, sharding
 from jaxsuite.core.config import load_config
 from jaxsuite.core.errors import ConfigError, UserError
+from jaxsuite.core.schema import SEED_LIMIT
 
 
 class Interrupted(Exception):
@@ -32,77 +33,121 @@ def git_commit() -> str:
     return (sha or "unknown") + ("-dirty" if dirty else "")
 
 
-def run_one(method: str, config, variant: str, seed: int, workdir: Path, *, shared_dir: Path | None = None,
-            progress: bool = True, on_config_change: str = "error") -> dict:
-    """One run in ``workdir``, resuming its checkpoints only if they were made with this config; for a workdir of
-    another config ``on_config_change`` says what happens: "error" (``jaxsuite run``: the folder is the user's) or
-    "clear" (``reproduce``: the folder is its own)."""
+def check_seed(seed) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"seed must be an integer in [0, {SEED_LIMIT}), got {seed!r}")
+    return seed
+
+
+def _override_keys(overrides) -> str:
+    keys = [o.split("=", 1)[0].strip() for o in overrides or ()]
+    return f"config key{'s' if len(keys) > 1 else ''} {', '.join(repr(k) for k in keys)}" if keys else "the preset"
+
+
+@contextlib.contextmanager
+def _as_config_error(method: str, what: str, overrides):
+    """Turn an error a method raises while checking or building from a config (a shape that does not fit, a value
+    its code cannot use) into one ConfigError line naming the keys the user set."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- reported as one line; the config is what the user changed
+        detail = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        raise ConfigError(f"{method}: {what} failed with this config ({type(err).__name__}: {detail}); "
+                          f"check {_override_keys(overrides)}") from None
+
+
+_BUILT: set[str] = set()
+
+
+def prepare(method: str, config, variant: str, seed: int, workdir: Path | None, *, overrides=(),
+            on_config_change: str = "error", data: dict | None = None) -> dict:
+    """Every check made before a run, writing nothing but an empty ``workdir``: the variant and seed, the config's
+    ranges and shapes, the data files (present, and the pinned ones verified), the model built abstractly
+    (``exp.check_build``, where a method has it), and ``workdir`` usable and free of another run. Returns the run
+    identity (:func:`identity.run_identity`); ``data`` skips the data check when the caller already made it."""
     exp = registry.get(method)
     if variant not in exp.VARIANTS:
         raise ConfigError(f"unknown variant {variant!r} for {method} (known: {', '.join(exp.VARIANTS)})")
-    exp.check_data(config)
-    _claim_workdir(workdir, _plain(config), on_change=on_config_change)
-    metrics = exp.run(config, variant, seed, workdir, shared_dir=shared_dir, progress=progress)
+    check_seed(seed)
+    config_lib.validate(method, config)
+    if data is None:
+        with _as_config_error(method, "the data check", overrides):
+            data = exp.check_data(config) or {}
+    ident = identity.run_identity(method, variant, seed, config, data)
+    if hasattr(exp, "check_build"):
+        key = identity.digest([method, variant, ident["config"]])
+        if key not in _BUILT:
+            with _as_config_error(method, f"building variant {variant}", overrides):
+                exp.check_build(config, variant)
+            _BUILT.add(key)
+    if workdir is not None:
+        identity.check_workdir(Path(workdir), ident, on_change=on_config_change)
+        identity.check_usable(Path(workdir))
+    return ident
+
+
+def run_one(method: str, config, variant: str, seed: int, workdir: Path, *, shared_dir: Path | None = None,
+            progress: bool = True, on_config_change: str = "error", overrides=(), data: dict | None = None) -> dict:
+    """One run in ``workdir``, resuming its checkpoints only if they were made by the same run identity (method,
+    variant, seed, config, data, code); for a workdir of another identity ``on_config_change`` says what happens:
+    "error" (``jaxsuite run``: the folder is the user's) or "clear" (``reproduce``: the folder is its own). The
+    identity is stamped only after every check of :func:`prepare` passed."""
+    exp = registry.get(method)
+    ident = prepare(method, config, variant, seed, workdir, overrides=overrides, on_config_change=on_config_change,
+                    data=data)
+    identity.claim_workdir(Path(workdir), ident, on_change=on_config_change)
+    with identity.current(ident):
+        metrics = exp.run(config, variant, seed, workdir, shared_dir=shared_dir, progress=progress)
     if metrics is None:
         raise Interrupted(f"{method}/{variant} seed {seed} stopped; its checkpoint is in {workdir}: "
                           "run the same command again to resume")
     return metrics
 
 
-def _plain(config) -> dict:
-    """The config as a summary / stamp reads it back (tuples -> lists)."""
-    return json.loads(json.dumps(config.to_dict()))
+def check_seeds(seeds) -> list[int]:
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("--seeds names no seed: give at least one, e.g. --seeds 0,1,2")
+    for seed in seeds:
+        check_seed(seed)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds names a seed twice: {seeds}")
+    return seeds
 
 
-def _differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for k in sorted(set(a) | set(b)):
-        x, y = a.get(k), b.get(k)
-        if isinstance(x, dict) and isinstance(y, dict):
-            keys += _differing_keys(x, y, f"{prefix}{k}.")
-        elif x != y:
-            keys.append(prefix + k)
-    return keys
-
-
-def _claim_workdir(workdir: Path, config_dict: dict, *, on_change: str = "clear") -> None:
-    """Keep a run's checkpoints only for the config they were made with: a stopped run of the same config resumes;
-    a workdir of another config is cleared (``on_change="clear"``, also for a workdir without a stamp) or refused
-    (``"error"``; a workdir without a stamp, from before stamps, is then taken as it is)."""
-    stamp = workdir / "config.json"
-    old = json.loads(stamp.read_text()) if stamp.exists() else None
-    if workdir.exists() and old != config_dict:
-        if on_change == "clear":
-            shutil.rmtree(workdir)
-        elif old is not None:
-            raise UserError(f"{workdir} holds a run of another config (differing keys: "
-                            f"{', '.join(_differing_keys(old, config_dict))}); resuming it would mix the two: "
-                            "choose another --workdir or delete that one")
-    workdir.mkdir(parents=True, exist_ok=True)
-    if old != config_dict:  # written once, atomically: every process of a multi-host run reads it
-        tmp = stamp.with_name(f"config.json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(config_dict, indent=1))
-        os.replace(tmp, stamp)
+def check_variants(exp, method: str, variants) -> list[str]:
+    variants = list(variants)
+    unknown = [v for v in variants if v not in exp.VARIANTS]
+    if unknown:
+        raise ConfigError(f"config key 'variants' names unknown variants {unknown} (known: {', '.join(exp.VARIANTS)})")
+    if not variants or len(set(variants)) != len(variants):
+        raise ConfigError(f"config key 'variants' must name each variant to run once, got {tuple(variants)}")
+    return variants
 
 
 def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out: str | Path = "results",
-              progress: bool = True) -> dict:
+              progress: bool = True, check_only: bool = False) -> dict | None:
     """Every variant of ``config.variants`` x every seed; writes OUT/METHOD/results.{json,md} and a plot.
 
-    Finished runs (``summary.json`` with the same config) are reused, so a stopped reproduce resumes.
+    Every run is checked (:func:`prepare`) before the first one starts. Finished runs (``summary.json`` of the
+    same run identity) are reused, so a stopped reproduce resumes. ``check_only``: check, run nothing, return None.
     """
     t0 = time.perf_counter()
     exp = registry.get(method)
     config = load_config(method, preset, overrides)
-    exp.check_data(config)
-    seeds = list(config.seeds) if seeds is None else list(seeds)
-    variants = list(config.variants)
-    unknown = [v for v in variants if v not in exp.VARIANTS]
-    if unknown:
-        raise ConfigError(f"config key 'variants' names unknown variants {unknown} (known: {', '.join(exp.VARIANTS)})")
+    with _as_config_error(method, "the data check", overrides):
+        data = exp.check_data(config) or {}
+    seeds = check_seeds(config.seeds if seeds is None else seeds)
+    variants = check_variants(exp, method, config.variants)
     out_dir = Path(out) / method
+    identity.check_usable(out_dir)
+    runs = {(v, s): prepare(method, config, v, s, out_dir / "runs" / v / f"seed{s}", overrides=overrides,
+                            on_config_change="clear", data=data) for v in variants for s in seeds}
+    if check_only:
+        return None
     meta = exp.results_meta(config)
-    config_dict = _plain(config)
     per_variant: dict[str, dict[str, list]] = {}
     pretrain_by_seed: dict[int, dict] = {}
     extra: dict[str, dict[str, list]] = {}  # "extra/<name>" metrics: results.json's extra.<name>.<variant>
@@ -110,14 +155,17 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         for seed in seeds:
             workdir = out_dir / "runs" / variant / f"seed{seed}"
             summary = workdir / "summary.json"
-            cached = json.loads(summary.read_text()) if summary.exists() else None
-            if cached is not None and cached.get("config") == config_dict:
+            try:
+                cached = json.loads(summary.read_text()) if summary.is_file() else None
+            except (OSError, ValueError):
+                cached = None
+            if isinstance(cached, dict) and cached.get("identity") == identity.plain(runs[variant, seed]):
                 metrics = cached["metrics"]
             else:
                 print(f"[{method}] {variant} seed {seed}", file=sys.stderr, flush=True)
                 metrics = run_one(method, config, variant, seed, workdir, shared_dir=out_dir / "shared",
-                                  progress=progress, on_config_change="clear")
-                summary.write_text(json.dumps({"config": config_dict, "metrics": metrics}, indent=1))
+                                  progress=progress, on_config_change="clear", overrides=overrides, data=data)
+                identity.write_json(summary, {"identity": runs[variant, seed], "metrics": metrics})
             for k, v in metrics.items():
                 if k.startswith("pretrain_"):  # phase-1 networks, shared by the variants of a seed
                     pretrain_by_seed.setdefault(seed, {})[k[len("pretrain_"):]] = v
@@ -134,7 +182,9 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         "variants": per_variant,
         "extra": {"variant_descriptions": {v: exp.VARIANTS[v][0] for v in variants},
                   **({"single_task_pretrain": pretrain} if pretrain else {}), **extra},
-        "seeds": seeds, "config": config_dict, "git_commit": git_commit(), "jax_version": jax.__version__,
+        "seeds": seeds, "config": identity.plain(config.to_dict()), "overrides": list(overrides),
+        "variants_run": variants, "variants_known": list(exp.VARIANTS), "data": data,
+        "code_version": identity.code_version(method), "git_commit": git_commit(), "jax_version": jax.__version__,
         "devices": sharding.describe_devices(), "wall_seconds": time.perf_counter() - t0,
     }
     if hasattr(exp, "finalize"):  # results across the variants (e.g. a correlation), and post-run stages

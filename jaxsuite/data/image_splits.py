@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxsuite.core.errors import ConfigError, DataMissingError
+from jaxsuite.data.cache import manifest_digest
 from jaxsuite.data.mnist import load_mnist
 from jaxsuite.data.sources import MNIST
 
@@ -29,23 +30,26 @@ def data_status(name: str) -> str:
         return "embedded (scikit-learn)"
     if name == "imagefolder":
         return "user folder (config key data.root)"
-    missing = [f for f in _MNIST_FILES if not (MNIST.folder / f).exists()]
-    return "present" if not missing else f"missing ({MNIST.folder})"
+    status = MNIST.status(_MNIST_FILES)
+    return status if status in ("present",) or status.startswith("bad") else f"missing ({MNIST.folder})"
 
 
-def check(data) -> None:
+def check(data) -> dict[str, str]:
+    """The data config's files present (MNIST's verified against their pinned sha256); returns their digests
+    (a user folder: its manifest digest, relative paths and sizes)."""
     name = data.name
     if name not in DATASETS:
         raise ConfigError(f"config key 'data.name' is {name!r}; known data sets: {', '.join(DATASETS)}")
-    if name == "mnist":
-        for f in _MNIST_FILES:
-            MNIST.path(f)  # raises DataMissingError naming the file and the fetch command
+    if name == "mnist":  # raises DataMissingError / DataCorruptError naming the file and the fetch command
+        return MNIST.digests(_MNIST_FILES)
     if name == "imagefolder":
         root = Path(data.root)
         for split in ("train", "test"):
             if not (root / split).is_dir():
                 raise DataMissingError(f"config key 'data.root': {root / split} is not a folder "
                                        f"(expected {root}/{{train,test}}/<class>/<image files>)")
+        return {f"imagefolder:{root}": manifest_digest(root, ("train/**/*", "test/**/*"))}
+    return {}
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,11 +3,12 @@ into $JAXSUITE_DATA/fashion_mnist) likewise."""
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from jaxsuite.core.errors import DataMissingError, UserError
+from jaxsuite.core.errors import DataCorruptError, DataMissingError, UserError
 from jaxsuite.data.cache import data_root
 from jaxsuite.data.sources import MNIST
 
@@ -17,8 +18,12 @@ FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/
 def read_idx(path: Path) -> np.ndarray:
     """Decode an IDX file (gzip or raw): magic 0x0000 08 <ndim>, big-endian int32 dims, uint8 data."""
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+        raise DataCorruptError(f"data file {path} cannot be read ({type(err).__name__}: {err}): replace it "
+                               f"(MNIST: `jaxsuite data fetch mnist`)") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise UserError(f"{path} is not an IDX uint8 file (bad magic {data[:4].hex()})")
     ndim = data[3]

@@ -16,7 +16,7 @@ from tests.helpers import cli
     (["reproduce", "nddr", "--preset", "nope"], "unknown preset 'nope'"),
     (["run", "nddr", "--variant", "nope", "--set", "finetune_steps=0"], "unknown variant 'nope'"),
     (["run", "nope"], "unknown method 'nope'"),
-    (["run", "nddr", "--set", "dataset=imagenet"], "unknown dataset 'imagenet'"),
+    (["run", "nddr", "--set", "dataset=imagenet"], "config key 'dataset' must be one of"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, needle):
     proc = cli(*args)

@@ -1,36 +1,56 @@
-"""A reproduce run resumes its own checkpoints only: a changed config starts the run afresh."""
+"""A workdir holds one run identity: the same identity resumes, another is refused (`run`) or cleared
+(`reproduce`), and nothing is stamped before the checks pass."""
 import json
 
 import pytest
 
+from jaxsuite.core import identity
 from jaxsuite.core.errors import UserError
-from jaxsuite.core.runner import _claim_workdir
+
+IDENT = {"method": "m", "variant": "v", "seed": 0, "config": {"dp": {"clipping": "ghost"}, "sizes": [1, 2]},
+         "data": {}, "code": "abc"}
 
 
-def test_a_workdir_is_kept_for_its_config_and_cleared_for_another(tmp_path):
+def test_a_workdir_is_kept_for_its_identity_and_cleared_for_another(tmp_path):
     workdir = tmp_path / "runs" / "variant" / "seed0"
-    config = {"dp": {"clipping": "ghost"}, "sizes": [1, 2]}
-    _claim_workdir(workdir, config)
+    identity.claim_workdir(workdir, IDENT)
     (workdir / "checkpoint").write_text("step 10")
-    _claim_workdir(workdir, json.loads(json.dumps(config)))  # same config: a stopped run resumes
+    identity.claim_workdir(workdir, json.loads(json.dumps(IDENT)))  # same identity: a stopped run resumes
     assert (workdir / "checkpoint").exists()
-    _claim_workdir(workdir, {**config, "dp": {"clipping": "vmap"}})  # another config: from scratch
+    other = {**IDENT, "config": {**IDENT["config"], "dp": {"clipping": "vmap"}}}
+    identity.claim_workdir(workdir, other)  # another identity: from scratch
     assert not (workdir / "checkpoint").exists()
-    assert json.loads((workdir / "config.json").read_text())["dp"] == {"clipping": "vmap"}
+    assert json.loads((workdir / identity.STAMP).read_text())["config"]["dp"] == {"clipping": "vmap"}
 
 
 def test_a_workdir_without_a_stamp_is_not_resumed(tmp_path):
     workdir = tmp_path / "seed0"
     workdir.mkdir()
     (workdir / "checkpoint").write_text("from an older version")
-    _claim_workdir(workdir, {"a": 1})
+    identity.claim_workdir(workdir, IDENT)
     assert not (workdir / "checkpoint").exists()
 
 
-def test_jaxsuite_run_refuses_a_workdir_of_another_config_naming_the_keys(tmp_path):
+@pytest.mark.parametrize("field,value", [("seed", 1), ("variant", "w"), ("code", "def"),
+                                         ("data", {"mnist/x.gz": "00"})])
+def test_jaxsuite_run_refuses_a_workdir_of_another_identity_naming_the_field(tmp_path, field, value):
     workdir = tmp_path / "seed0"
-    _claim_workdir(workdir, {"dp": {"clipping": "ghost"}, "lr": 1.0}, on_change="error")
+    identity.claim_workdir(workdir, IDENT, on_change="error")
     (workdir / "checkpoint").write_text("step 10")
-    with pytest.raises(UserError, match="dp.clipping"):
-        _claim_workdir(workdir, {"dp": {"clipping": "vmap"}, "lr": 1.0}, on_change="error")
+    with pytest.raises(UserError, match=field):
+        identity.claim_workdir(workdir, {**IDENT, field: value}, on_change="error")
     assert (workdir / "checkpoint").exists()  # the user's folder is left alone
+
+
+def test_jaxsuite_run_refuses_files_without_an_identity(tmp_path):
+    (tmp_path / "checkpoint").write_text("step 10")
+    with pytest.raises(UserError, match="holds no identity.json"):
+        identity.claim_workdir(tmp_path, IDENT, on_change="error")
+
+
+def test_phase_dir_changes_with_its_spec(tmp_path):
+    a = identity.phase_dir(tmp_path, "seed0", {"lr": 0.01}, "nddr")
+    assert a == identity.phase_dir(tmp_path, "seed0", {"lr": 0.01}, "nddr")
+    assert a != identity.phase_dir(tmp_path, "seed0", {"lr": 0.002}, "nddr")
+    with identity.current({**IDENT, "data": {"x": "1"}}):
+        assert a != identity.phase_dir(tmp_path, "seed0", {"lr": 0.01}, "nddr")

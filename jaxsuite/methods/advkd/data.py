@@ -13,10 +13,11 @@ from jaxsuite.data.image_splits import DATASETS, data_status
 __all__ = ["DATASETS", "data_status", "check", "load"]
 
 
-def check(config) -> None:
-    image_splits.check(config.data)
+def check(config) -> dict[str, str]:
+    digests = image_splits.check(config.data)
     if config.data.channels not in (1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
+    return digests
 
 
 def load(config) -> dict[str, dict[str, np.ndarray]]:

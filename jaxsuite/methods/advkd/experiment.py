@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.loop import fit_arrays
 from jaxsuite.methods.advkd import data as advkd_data
@@ -74,9 +75,9 @@ def record_after(config) -> tuple[int, ...]:
     return given or diffusion.even_checkpoints(config.teacher.steps, num_stages(config))
 
 
-def check_data(config) -> None:
-    """The data files and the shapes the config asks for (before any network is built)."""
-    advkd_data.check(config)
+def check_data(config) -> dict[str, str]:
+    """The data files and the shapes the config asks for (before any network is built); the data digests."""
+    digests = advkd_data.check(config)
     s, t = config.student, config.teacher
     k = num_stages(config)
     if len(s.upsample) != k:
@@ -104,6 +105,7 @@ def check_data(config) -> None:
     if config.data.image_size % down:
         raise ConfigError(f"config key 'data.image_size' ({config.data.image_size}) must be divisible by "
                           f"teacher.unet.patch x 2^(len(mults) - 1) = {down}")
+    return digests
 
 
 def data_status() -> dict[str, str]:
@@ -112,7 +114,8 @@ def data_status() -> dict[str, str]:
 
 def digest(config, *sections: str) -> str:
     """A short hash of the named config sections (what a shared artifact depends on)."""
-    text = json.dumps({k: config_lib.to_dict(config[k]) for k in sections}, sort_keys=True)
+    text = json.dumps({**{k: config_lib.to_dict(config[k]) for k in sections}, "_run": identity.provenance(NAME)},
+                      sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 

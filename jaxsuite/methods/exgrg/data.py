@@ -52,6 +52,21 @@ def data_status(name: str) -> str:
         return "embedded (networkx)"
     if name == "pubmed":
         return "present" if (PLANETOID.folder / "ind.pubmed.allx").is_file() else "missing ind.pubmed.allx"
-    missing = [f.name for f in PLANETOID.files if f.name.startswith(f"ind.{name}.")
-               and not (PLANETOID.folder / f.name).is_file()]
-    return "present" if not missing else f"missing ({PLANETOID.folder})"
+    status = PLANETOID.status(_files(name))
+    return status if status == "present" or status.startswith("bad") else f"missing ({PLANETOID.folder})"
+
+
+def _files(name: str) -> list[str]:
+    return [f.name for f in PLANETOID.files if f.name.startswith(f"ind.{name}.")]
+
+
+def digests(name: str) -> dict[str, str]:
+    """The pinned sha256 of ``name``'s planetoid files, each verified ({} for the embedded karate club); PubMed,
+    not pinned, by its folder's manifest."""
+    if name == "karate":
+        return {}
+    if name == "pubmed":
+        from jaxsuite.data.cache import manifest_digest
+
+        return {"planetoid/ind.pubmed.*": manifest_digest(PLANETOID.folder, ("ind.pubmed.*",))}
+    return PLANETOID.digests(_files(name))

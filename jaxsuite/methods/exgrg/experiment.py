@@ -15,7 +15,7 @@ import numpy as np
 
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.config import set_key
-from jaxsuite.core.errors import ConfigError, DataMissingError
+from jaxsuite.core.errors import ConfigError, DataCorruptError, DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh, replicate
 from jaxsuite.methods.exgrg import data as exgrg_data
@@ -70,14 +70,20 @@ def results_meta(config) -> dict:
             "reference": REFERENCE}
 
 
-def check_data(config) -> None:
+def check_data(config) -> dict[str, str]:
+    """Every data set present, its pinned files verified; their digests."""
+    digests = {}
     for name in config.datasets:
         if name not in exgrg_data.DATASETS:
             raise ConfigError(f"unknown dataset {name!r} for exgrg (known: {', '.join(exgrg_data.DATASETS)})")
         status = exgrg_data.data_status(name)
+        if status.startswith("bad"):
+            raise DataCorruptError(f"exgrg data set {name!r}: {status}")
         if status != "present" and not status.startswith("embedded"):
             raise DataMissingError(f"exgrg data set {name!r}: {status}; see $JAXSUITE_DATA/planetoid/SOURCE.md "
                                    f"or run `jaxsuite data fetch planetoid`")
+        digests.update(exgrg_data.digests(name))
+    return digests
 
 
 def load_batch(cfg) -> dict:

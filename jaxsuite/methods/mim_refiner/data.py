@@ -12,8 +12,8 @@ from jaxsuite.data.image_splits import DATASETS, data_status
 __all__ = ["DATASETS", "data_status", "check", "load"]
 
 
-def check(config) -> None:
-    image_splits.check(config.data)
+def check(config) -> dict[str, str]:
+    return image_splits.check(config.data)
 
 
 def load(config) -> dict[str, dict[str, np.ndarray]]:

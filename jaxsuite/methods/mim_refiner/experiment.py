@@ -27,6 +27,7 @@ import numpy as np
 from flax import nnx
 
 from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.loop import fit_arrays
 from jaxsuite.methods.mim_refiner import data as mr_data
@@ -59,9 +60,9 @@ def results_meta(config) -> dict:
             "reference": REFERENCE}
 
 
-def check_data(config) -> None:
-    """The data files, and the shapes the config asks for (before any model is built)."""
-    mr_data.check(config)
+def check_data(config) -> dict[str, str]:
+    """The data files, and the shapes the config asks for (before any model is built); the data digests."""
+    digests = mr_data.check(config)
     m, a = config.model, config.aug
     for key, size in (("data.image_size", config.data.image_size), ("aug.global_size", a.global_size),
                       ("aug.local_size", a.local_size if a.num_local else m.patch_size)):
@@ -71,6 +72,7 @@ def check_data(config) -> None:
         if dim % heads or dim % 4:
             raise ConfigError(f"config key '{key}.dim' ({dim}) must be divisible by {key}.heads ({heads}) and by 4 "
                               f"(sin-cos positions)")
+    return digests
 
 
 def data_status() -> dict[str, str]:
@@ -97,7 +99,9 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     cfg = variant_config(config, variant)
     workdir = Path(workdir)
     splits = mr_data.load(cfg)
-    mae_dir = Path(shared_dir) / "mae" / f"seed{seed}" if shared_dir else workdir / "mae"
+    mae_dir = (identity.phase_dir(Path(shared_dir) / "mae", f"seed{seed}",  # keyed by the config that trains it
+                                  {"config": identity.run_config(config), "seed": seed}, NAME)
+               if shared_dir else workdir / "mae")
     t0 = time.perf_counter()
     if cfg.kind == "raw":
         flat = {k: splits[k]["image"].reshape(1, len(splits[k]["image"]), -1) for k in ("train", "test")}

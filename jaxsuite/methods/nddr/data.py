@@ -11,6 +11,7 @@ import numpy as np
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.data import digits, nyuv2, shapes
+from jaxsuite.data.cache import manifest_digest
 from jaxsuite.data.sources import MNIST, NYUV2
 from jaxsuite.methods.nddr.model import TaskSpec
 
@@ -33,19 +34,29 @@ def check_name(name: str) -> None:
         raise ConfigError(f"unknown dataset {name!r} for nddr (known: {', '.join(DATASETS)})")
 
 
-def check_files(name: str) -> None:
-    """Raise DataMissingError naming the first file (or folder) of ``name`` that is absent."""
+def check_files(name: str) -> dict[str, str]:
+    """Raise DataMissingError naming the first file (or folder) of ``name`` that is absent, DataCorruptError for
+    a pinned file whose sha256 differs; return the digests (pinned sha256, or NYUv2's manifest digest)."""
     check_name(name)
     spec = DATASETS[name]
     for f in spec["files"]:
         if not (spec["source"].folder / f).exists():
             spec["source"].path(f)
+    if spec["source"] is None:
+        return {}
+    if spec["source"].files:
+        return spec["source"].digests(spec["files"])
+    folder = spec["source"].folder
+    return {f"{name}:{folder}": manifest_digest(folder, tuple(f"{f}/*" for f in spec["files"]) + ("*.mat",))}
 
 
 def data_status(name: str) -> str:
     spec = DATASETS[name]
     if spec["source"] is None:
         return "generated"
+    if spec["source"].files:
+        status = spec["source"].status(spec["files"])
+        return status if status == "present" or status.startswith("bad") else f"missing ({spec['source'].folder})"
     missing = [f for f in spec["files"] if not (spec["source"].folder / f).exists()]
     return "present" if not missing else f"missing ({spec['source'].folder})"
 

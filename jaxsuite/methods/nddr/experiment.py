@@ -17,6 +17,7 @@ import jax
 import ml_collections
 
 from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity
 from jaxsuite.core.config import set_key
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.methods.nddr import data as nddr_data
@@ -49,9 +50,17 @@ def results_meta(config) -> dict:
             "higher_is_better": True, "reference": REFERENCE}
 
 
-def check_data(config) -> None:
-    """Fail early (one line, naming the file and the fetch command) if the data set's files are absent."""
-    nddr_data.check_files(config.dataset)
+def check_data(config) -> dict[str, str]:
+    """Fail early (one line, naming the file and the fetch command) if the data set's files are absent or
+    altered; returns their digests (the run identity's data)."""
+    return nddr_data.check_files(config.dataset)
+
+
+def check_build(config, variant: str) -> None:
+    """Build the variant's network abstractly (shapes only, no compute): a config it cannot be built from fails
+    here, before anything runs."""
+    cfg = variant_config(config, variant)
+    jax.eval_shape(lambda: train.init(cfg, jax.random.PRNGKey(0)))
 
 
 @functools.lru_cache(maxsize=2)
@@ -110,7 +119,11 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
 
     single = variant_config(config, "single_task")
     set_key(single, "model.shortcut", False)
-    pre_dir = Path(shared_dir) / "pretrain" / f"seed{seed}" if shared_dir else workdir / "pretrain"
+    # keyed by what produces it: the config (its fine-tuning length aside), the seed, the data and the code
+    spec = {"config": identity.run_config(config), "seed": seed}
+    spec["config"].pop("finetune_steps", None)
+    pre_dir = identity.phase_dir(Path(shared_dir) / "pretrain", f"seed{seed}", spec, NAME) if shared_dir \
+        else workdir / "pretrain"
     pre, pre_metrics, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
                                            workdir=pre_dir, data=data, progress=progress,
                                            desc=f"single-task s{seed}")

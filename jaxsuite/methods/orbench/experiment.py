@@ -46,7 +46,7 @@ def results_meta(config) -> dict:
             "reference": REFERENCE}
 
 
-def check_data(config) -> None:
+def check_data(config) -> dict[str, str]:
     if config.eval.detector not in ("keyword", "judge"):
         raise ConfigError(f"eval.detector {config.eval.detector!r}: expected 'keyword' or 'judge'")
     if config.eval.keyword_family not in KEYWORD_RULES:
@@ -58,6 +58,8 @@ def check_data(config) -> None:
                           "'same' with backend.kind jax); an http judge needs --set judge.mode=generate")
     for _, split in SETS:
         or_bench.load(split)
+    return {f"or_bench/{or_bench.SPLITS[split]}": or_bench.OR_BENCH.pin(or_bench.SPLITS[split]) or "unpinned"
+            for _, split in SETS}
 
 
 def data_status() -> dict[str, str]:

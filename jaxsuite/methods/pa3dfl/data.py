@@ -17,7 +17,7 @@ import numpy as np
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.data import cifar, federated
-from jaxsuite.data.cache import data_root
+from jaxsuite.data.cache import data_root, manifest_digest
 from jaxsuite.data.mnist import load_fashion_mnist, load_mnist
 from jaxsuite.data.sources import MNIST
 
@@ -27,8 +27,12 @@ DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 def data_status(name: str) -> str:
     if name == "digits":
         return "embedded (scikit-learn)"
-    if name in ("mnist", "fashion_mnist"):
-        folder = MNIST.folder if name == "mnist" else data_root() / "fashion_mnist"
+    if name == "mnist":
+        status = MNIST.status(_MNIST_FILES)
+        return status if status == "present" or status.startswith("bad") else \
+            f"missing {', '.join(f for f in _MNIST_FILES if not (MNIST.folder / f).is_file())} in {MNIST.folder}"
+    if name == "fashion_mnist":
+        folder = data_root() / "fashion_mnist"
         splits = ("t10k",) if name == "mnist" else ("train", "t10k")
         missing = [f"{s}-{k}-idx{d}-ubyte.gz" for s in splits for k, d in (("images", 3), ("labels", 1))
                    if not (folder / f"{s}-{k}-idx{d}-ubyte.gz").is_file()]
@@ -36,6 +40,20 @@ def data_status(name: str) -> str:
     if name in cifar.LAYOUT:
         return cifar.status(name)
     raise ConfigError(f"unknown dataset {name!r} for pa3dfl (known: {', '.join(DATASETS)})")
+
+
+_MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def digests(name: str) -> dict[str, str]:
+    """MNIST's pinned sha256 (verified); a user-supplied folder's manifest digest (relative paths and sizes)."""
+    if name == "mnist":
+        return MNIST.digests(_MNIST_FILES)
+    if name == "fashion_mnist":
+        return {"fashion_mnist": manifest_digest(data_root() / "fashion_mnist", ("*.gz",))}
+    if name in cifar.LAYOUT:
+        return {name: manifest_digest(data_root() / name)}
+    return {}
 
 
 def load_images(name: str, downsample: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from jaxsuite.core import config as config_lib
-from jaxsuite.core.errors import DataMissingError
+from jaxsuite.core.errors import DataCorruptError, DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh
 from jaxsuite.methods.pa3dfl import costs, train
@@ -49,12 +49,15 @@ def results_meta(config) -> dict:
             "reference": REFERENCE}
 
 
-def check_data(config) -> None:
+def check_data(config) -> dict[str, str]:
     status = fl_data.data_status(config.data.dataset)
+    if status.startswith("bad"):
+        raise DataCorruptError(f"pa3dfl data set {config.data.dataset!r}: {status}")
     if status != "present" and not status.startswith("embedded"):
         how = ("run `jaxsuite data fetch mnist`" if config.data.dataset == "mnist" else
                "see jaxsuite/methods/pa3dfl/README.md for where to put it")
         raise DataMissingError(f"pa3dfl data set {config.data.dataset!r}: {status}; {how}")
+    return fl_data.digests(config.data.dataset)
 
 
 @functools.lru_cache(maxsize=2)

@@ -26,6 +26,7 @@ from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.loop import fit_arrays
 from jaxsuite.data import proc_furniture
+from jaxsuite.data.cache import manifest_digest
 from jaxsuite.methods.spaformer import data as spa_data
 from jaxsuite.methods.spaformer import metrics, train
 
@@ -54,7 +55,7 @@ def results_meta(config) -> dict:
             "reference": REFERENCE}
 
 
-def check_data(config) -> None:
+def check_data(config) -> dict[str, str]:
     spa_data.check(config)
     m = config.model
     if m.kind not in ("spaformer", "dgl"):
@@ -76,6 +77,9 @@ def check_data(config) -> None:
         if not 1 <= config.loss[key] <= config.data.num_points:
             raise ConfigError(f"config key 'loss.{key}' ({config.loss[key]}) must be in 1..data.num_points "
                               f"({config.data.num_points})")
+    if config.data.name == "partnet":  # a user folder: its manifest (relative paths and sizes)
+        return {f"partnet:{config.data.root}": manifest_digest(Path(config.data.root))}
+    return {}
 
 
 def data_status() -> dict[str, str]:

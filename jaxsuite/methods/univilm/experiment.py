@@ -27,6 +27,7 @@ from pathlib import Path
 import jax
 
 from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.loop import fit_arrays
 from jaxsuite.methods.univilm import data as univl_data
@@ -98,7 +99,7 @@ def _stage1_key(cfg, seed: int) -> str:
     p = cfg.pretrain
     own = {k: p[k] for k in ("stage1_steps", "batch_videos", "lr", "warmup", "weight_decay", "grad_clip",
                              "text_lr_mult", "joint_temperature", "mil_anchors")}
-    return digest([cfg.data.to_dict(), cfg.model.to_dict(), own, seed])
+    return digest([cfg.data.to_dict(), cfg.model.to_dict(), own, seed, identity.provenance(NAME)])
 
 
 def _phase(cfg, phase: str, step, arrays, batch_size: int, seed: int, workdir: Path, desc: str, progress: bool,

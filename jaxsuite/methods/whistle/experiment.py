@@ -21,8 +21,10 @@ import ml_collections
 import numpy as np
 
 from jaxsuite.core import config as config_lib
+from jaxsuite.core import identity
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.data import commonvoice, fleurs
+from jaxsuite.data.cache import data_root, manifest_digest
 from jaxsuite.audio import ipa
 from jaxsuite.data.speech import to_arrays, transcribe
 from jaxsuite.methods.whistle import data as wdata
@@ -54,8 +56,19 @@ def results_meta(config) -> dict:
     return {"dataset": dataset, "primary_metric": "unseen_per", "higher_is_better": False, "reference": REFERENCE}
 
 
-def check_data(config) -> None:
+def check_data(config) -> dict[str, str]:
+    """The config's languages known to its data set; the digests (manifests) of the folders it reads."""
     wdata.check(config)
+    digests = {}
+    if config.dataset == "commonvoice":
+        root = Path(config.data.root or commonvoice.default_root())
+        langs = sorted(set(config.seen_languages) | set(config.unseen_languages))
+        digests[f"commonvoice:{root}"] = manifest_digest(root, tuple(f"{lang}/*.tsv" for lang in langs) +
+                                                          tuple(f"{lang}/clips/*" for lang in langs))
+    if config.eval_fleurs and fleurs.status() == "present":
+        folder = data_root() / fleurs.FOLDER
+        digests[f"fleurs:{folder}"] = manifest_digest(folder, ("fleurs-*",))
+    return digests
 
 
 def data_status() -> dict[str, str]:
@@ -192,7 +205,9 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     seconds = 0.0
     pre_state = None
     if kind != "none":
-        pre_dir = Path(shared_dir) / "pretrain" / kind / f"seed{seed}" if shared_dir else workdir / "pretrain"
+        pre_dir = (identity.phase_dir(Path(shared_dir) / "pretrain" / kind, f"seed{seed}",  # keyed by its config
+                                      {"config": identity.run_config(cfg), "seed": seed}, NAME)
+                   if shared_dir else workdir / "pretrain")
         pre, summary = pretrain(cfg, kind, seed, pre_dir, d, progress)
         if summary is None:
             return None
