@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
+import os
 import signal
 import sys
 import time
@@ -87,6 +89,8 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
     ``place_state(state, mesh)`` places it otherwise (e.g. a party axis such as PATE teachers sharded on ``data``).
     ``init_fn`` is jitted here (once per call); ``jit_init=False`` calls it as it is, for an ``init_fn`` that
     calls an already jitted function (a method that inits many states of the same shapes compiles once).
+    ``train_seconds`` sums every part of a resumed run (the seconds at each checkpoint are kept in
+    ``workdir/train_seconds.json``).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +101,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
 
     replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     start = ckpt.latest_step()
+    before = _seconds_before(workdir, start)  # the training seconds of the earlier parts of a resumed run
     if start is not None:  # only a restore needs the abstract state (tracing init is not free)
         abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
                                 jax.eval_shape(init_fn))
@@ -130,6 +135,7 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
             raise NonFiniteError(f"non-finite values in the train state at step {step}; stopped. "
                                  f"Last good checkpoint: step {ckpt.latest_step()}")
         ckpt.save(step, state)
+        _record_seconds(workdir, step, before + time.perf_counter() - t0)
 
     try:
         with _stop_on_signals() as stop:
@@ -169,8 +175,34 @@ def fit(*, init_fn: Callable[[], Any], train_step: Callable, batch_fn: Callable[
         eval_metrics = {k: float(v) for k, v in evaluate_fn(state).items()}
         writer.write(int(jax.device_get(state.step)), "eval", eval_metrics)
     writer.close()
-    return FitResult(state=state, eval_metrics=eval_metrics, train_seconds=time.perf_counter() - t0,
+    return FitResult(state=state, eval_metrics=eval_metrics, train_seconds=before + time.perf_counter() - t0,
                      start_step=start, interrupted=interrupted, steps_per_second=steps_per_second)
+
+
+_SECONDS = "train_seconds.json"
+
+
+def _seconds_before(workdir: Path, step: int | None) -> float:
+    """Seconds spent up to checkpoint ``step`` by the calls that made it (0 for a fresh run)."""
+    if step is None:
+        return 0.0
+    try:
+        return float(json.loads((workdir / _SECONDS).read_text()).get(str(step), 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def _record_seconds(workdir: Path, step: int, seconds: float) -> None:
+    """Cumulative training seconds at each kept checkpoint step, so a resumed run reports the sum of its parts."""
+    path = workdir / _SECONDS
+    try:
+        table = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        table = {}
+    table[str(step)] = seconds
+    tmp = path.with_name(f"{_SECONDS}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(table))
+    os.replace(tmp, path)
 
 
 def fit_arrays(config, *, init_fn: Callable[[], Any], train_step: Callable, arrays: Mapping[str, np.ndarray],

@@ -55,16 +55,44 @@ def plot(payload: dict, path: Path) -> None:
     for i, n in enumerate(names):
         ax.scatter([i] * len(payload["variants"][n].get(primary, [])), payload["variants"][n].get(primary, []),
                    color="k", s=8, zorder=3)
-    lo = min(m - s for m, s in stats if math.isfinite(m)) if any(math.isfinite(m) for m, _ in stats) else 0
-    hi = max(m + s for m, s in stats if math.isfinite(m)) if any(math.isfinite(m) for m, _ in stats) else 1
-    pad = max((hi - lo) * 0.5, 1e-3)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_ylabel(primary)
-    ax.set_title(f"{payload['method']} ({payload['preset']}, {payload['dataset']}), seeds {payload['seeds']}")
+    finite = [(m, s) for m, s in stats if math.isfinite(m)]
+    lo = min((m - s for m, s in finite), default=0.0)
+    hi = max((m + s for m, s in finite), default=1.0)
+    # bars start at zero (a bar's height is its value); the values are written on the bars, so a small gap
+    # between variants is read from the numbers, not from a cropped axis
+    ax.set_ylim(min(0.0, lo * 1.1), max(hi * 1.12, 1e-3) if hi > 0 else 1e-3)
+    for i, (m, _) in enumerate(stats):
+        if math.isfinite(m):
+            ax.annotate(f"{m:.4g}", (i, m), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
+    ax.set_ylabel(primary + (" (lower is better)" if not payload.get("higher_is_better", True) else ""))
+    ax.set_title(f"{payload['method']} ({payload['preset']}, {payload['dataset']}), seeds {payload['seeds']}"
+                 + (f"\n{_what_ran(payload)}" if _what_ran(payload) else ""), fontsize=9)
     plt.xticks(rotation=30, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _what_ran(payload: dict) -> str:
+    """The overrides and the variant subset of a reproduce, in one line ("" for the preset as it is)."""
+    parts = []
+    if payload.get("overrides"):
+        parts.append("overrides: " + " ".join(f"--set {o}" for o in payload["overrides"]))
+    known = payload.get("variants_known") or []
+    ran = payload.get("variants_run") or list(payload["variants"])
+    if known and set(ran) != set(known):
+        parts.append(f"variants: {', '.join(ran)} ({len(ran)} of {len(known)})")
+    return "; ".join(parts)
+
+
+def _provenance(payload: dict) -> str:
+    """What ran, on which data and code: the line under results.md's title."""
+    line = f"Ran: {_what_ran(payload) or 'the preset as it is (no overrides, every variant)'}."
+    if payload.get("data"):
+        line += " Data: " + ", ".join(f"{k} {str(v)[:24]}" for k, v in payload["data"].items()) + "."
+    if payload.get("code_version"):
+        line += f" Code version {payload['code_version']}."
+    return line
 
 
 def write(payload: dict, out_dir: Path) -> dict[str, Path]:
@@ -77,7 +105,8 @@ def write(payload: dict, out_dir: Path) -> dict[str, Path]:
               f"Primary metric: `{payload['primary_metric']}` "
               f"({'higher' if payload['higher_is_better'] else 'lower'} is better); mean ± std over seeds "
               f"{payload['seeds']}; {payload['devices']}; git {payload['git_commit'][:10]}; "
-              f"{payload['wall_seconds']:.0f} s wall.\n\n")
+              f"{payload['wall_seconds']:.0f} s wall.\n\n"
+              + _provenance(payload) + "\n\n")
     paths["md"].write_text(header + format_table(payload) + "\n")
     plot(payload, paths["png"])
     return paths
