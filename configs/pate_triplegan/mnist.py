@@ -19,6 +19,7 @@ def get_config() -> ConfigDict:
     c.dp.expected_batch, c.dp.c_expected_batch = 128.0, 32.0
     c.optim.lr = 5e-4
     c.steps = 3000
+    c.nonprivate_steps = c.steps
     c.optim.c_optimizer, c.optim.c_lr = "adam", 1e-2  # this CNN C keeps Adam (not run here; quick: linear C, SGD)
     c.cas.channels, c.cas.hidden = (8, 16), 32
     c.cas.steps = 1000

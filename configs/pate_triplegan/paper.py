@@ -26,6 +26,7 @@ def get_config() -> ConfigDict:
     c.dp.expected_batch, c.dp.c_expected_batch = 256.0, 64.0
     c.optim.lr = 2e-4
     c.steps = 20000
+    c.nonprivate_steps = c.steps
     c.optim.c_optimizer, c.optim.c_lr = "adam", 1e-2  # this CNN C keeps Adam (not run here; quick: linear C, SGD)
     c.cas.channels, c.cas.hidden = (32, 64), 128
     c.cas.steps = 3000

@@ -11,9 +11,12 @@
   report both.
 - Composition: RDP curves of mechanisms on the *same* data add up (``compose``).
 - Conversion: dp-accounting's (tighter) RDP -> (eps, delta), or the classic eps = rdp - log(delta)/(lambda-1)
-  (Mironov 2017, Prop. 3) that TensorFlow Privacy's tutorials quote.
+  (Mironov 2017, Prop. 3) that TensorFlow Privacy's tutorials quote; and dp-accounting's privacy-loss-distribution
+  accountant (PLD, a numerical bound, usually tighter than RDP) for a run's whole ``DpEvent`` (``run_epsilons``).
 - mu-GDP for DP-SGD by the central limit theorem (Bu, Dong, Long, Su 2020):
-  mu = q sqrt(T (exp(1/sigma^2) - 1)); delta(eps) = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2).
+  mu = q sqrt(T (exp(1/sigma^2) - 1)); delta(eps) = Phi(-eps/mu + mu/2) - e^eps Phi(-eps/mu - mu/2). The CLT is
+  an approximation, not a bound: these functions are kept for comparison with the GDP literature and no
+  reported epsilon comes from them.
 """
 from __future__ import annotations
 
@@ -34,6 +37,24 @@ def dpsgd_event(rate: float, noise_multiplier: float, steps: int) -> dp_accounti
     """``steps`` Poisson-subsampled Gaussian steps (add/remove-one neighbours)."""
     one = dp_accounting.PoissonSampledDpEvent(rate, dp_accounting.GaussianDpEvent(noise_multiplier))
     return dp_accounting.SelfComposedDpEvent(one, steps)
+
+
+def gnmax_event(sigma: float, answers: int) -> dp_accounting.DpEvent:
+    """``answers`` GNMax answers: each a Gaussian mechanism on the vote histogram, whose L2 sensitivity is sqrt(2)
+    (one teacher's vote moves from one class to another; under add/remove-one only the teacher whose shard holds
+    the example changes), so its noise multiplier is sigma / sqrt(2) (RDP lambda / sigma^2, Papernot et al. 2018,
+    Prop. 8)."""
+    return dp_accounting.SelfComposedDpEvent(dp_accounting.GaussianDpEvent(sigma / math.sqrt(2.0)), answers)
+
+
+def run_epsilons(event: dp_accounting.DpEvent, delta: float, orders: np.ndarray = ORDERS) -> dict:
+    """{"rdp": epsilon, "pld": epsilon} of a whole run's ``event`` at ``delta``: dp-accounting's RDP accountant
+    (over ``orders``) and its PLD accountant; both are upper bounds, so the smaller one holds."""
+    rdp = rdp_privacy_accountant.RdpAccountant(list(orders))
+    rdp.compose(event)
+    pld = dp_accounting.pld.PLDAccountant()
+    pld.compose(event)
+    return {"rdp": float(rdp.get_epsilon(delta)), "pld": float(pld.get_epsilon(delta))}
 
 
 def overflow_delta(dataset_size: int, rate: float, max_batch: int, steps: int) -> float:

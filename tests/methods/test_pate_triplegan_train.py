@@ -11,7 +11,7 @@ from ml_collections import ConfigDict
 from jaxsuite.core import train_state
 from jaxsuite.methods.pate_triplegan.model import Discriminator
 
-from jaxsuite.methods.pate_triplegan import budget, data, experiment, train
+from jaxsuite.methods.pate_triplegan import budget, data, experiment, released, train
 
 CFG = {"model": {"latent": 8, "g_hidden": (32,), "d_hidden": (32,), "c_channels": (4, 8), "c_hidden": 16,
                  "num_teachers": 4, "teacher_hidden": (16,)},
@@ -85,26 +85,55 @@ def test_gnmax_answers_are_kept_only_on_asking_steps_and_prelabels_refresh(digit
     assert ((0 <= answers) & (answers < 10)).all()
 
 
-def test_c_reads_private_examples_only_on_its_private_steps(digits, step):
+def test_c_reads_private_examples_only_on_its_private_steps(digits):
     """``dp.c_every`` 2: C's Poisson batch of labelled pairs is drawn on steps 0, 2, ... and empty on the others
     (their update is C's public terms alone: ``dp_noise`` adds no noise there)."""
     state, batch = _setup("pate_triplegan", digits)
-    c = state.merge().hyper.c_poisson
-    assert (c.every, c.noise, state.merge().hyper.d_poisson.every) == (2, 2.0, 1)
-    sizes = []
-    for _ in range(4):
-        state, metrics = step(state, batch)
-        sizes.append(int(metrics["c_dp_batch"]))
+    hp = state.merge().hyper
+    assert (hp.c_poisson.every, hp.c_poisson.noise, hp.d_poisson.every) == (2, 2.0, 1)
+    sizes = [sum(int(jnp.sum(train.c_private_batch(jnp.asarray(t), jax.random.key(k), batch, hp)[0]["mask"]))
+                 for k in range(5)) for t in range(4)]
     assert sizes[0] > 0 and sizes[2] > 0 and sizes[1] == sizes[3] == 0
 
 
-def test_teacher_shards_are_disjoint_and_balanced(digits):
-    batch = experiment.private_batch(digits["private"], 4, 0, True)
+def test_teacher_shards_are_disjoint_cover_the_set_and_are_stable_under_add_remove(digits):
+    """A shard is a keyed hash of each example's id: removing one example changes its own teacher's shard and no
+    other (the add/remove relation DP-SGD is accounted in), and a different seed draws a different key."""
+    private = digits["private"]
+
+    def shards(priv):
+        batch = experiment.private_batch(priv, 4, 0, True)
+        out = []
+        for t in range(4):
+            rows = np.concatenate([batch[f"{k}"][t, :batch[f"{k}_size"][t]] for k in ("shard_labeled",
+                                                                                        "shard_unlabeled")])
+            out.append(set(priv["id"][rows].tolist()))
+        return out, batch
+
+    full, batch = shards(private)
+    assert sum(len(s) for s in full) == len(private["y"]) and len(set().union(*full)) == len(private["y"])
     for key in ("shard_labeled", "shard_unlabeled"):
-        flat = batch[key].ravel()
-        assert len(np.unique(flat)) == len(flat) and batch[key].shape[0] == 4
-    assert digits["private"]["labeled"][batch["shard_labeled"]].all()
-    assert not digits["private"]["labeled"][batch["shard_unlabeled"]].any()
+        for t in range(4):
+            rows = batch[key][t, :batch[f"{key}_size"][t]]
+            assert private["labeled"][rows].all() == (key == "shard_labeled")
+            assert (~private["labeled"][rows]).all() == (key == "shard_unlabeled")
+    for victim in (0, 17, len(private["y"]) - 1):
+        keep = np.arange(len(private["y"])) != victim
+        fewer, _ = shards({k: v[keep] for k, v in private.items()})
+        changed = [t for t in range(4) if fewer[t] != full[t]]
+        assert len(changed) == 1 and full[changed[0]] - fewer[changed[0]] == {int(private["id"][victim])}
+    assert not np.array_equal(experiment.teacher_of(private["id"], 4, 0), experiment.teacher_of(private["id"], 4, 1))
+
+
+@pytest.mark.parametrize("kind", train.PRIVATE_KINDS)
+def test_a_private_step_writes_only_the_released_metrics(kind, digits, step):
+    state, batch = _setup(kind, digits)
+    _, metrics = step(state, batch)
+    assert set(metrics) <= set(released.STEP_METRICS), set(metrics) - set(released.STEP_METRICS)
+    for forbidden in ("teacher_loss", "d_dp_batch", "c_dp_batch"):
+        assert forbidden not in metrics and forbidden not in released.STEP_METRICS
+    with pytest.raises(RuntimeError, match="released.py"):
+        released.check({**metrics, "teacher_loss": 0.0}, released.STEP_METRICS, "step metrics")
 
 
 def test_vmapped_teachers_train_like_teachers_trained_one_by_one(digits):
@@ -115,8 +144,9 @@ def test_vmapped_teachers_train_like_teachers_trained_one_by_one(digits):
     x_gen = jax.random.uniform(jax.random.key(1), (8, 8, 8, 1))
     y_gen = jnp.arange(8) % 10
     key = jax.random.key(2)
-    grads, _ = train._teacher_grads(state, p, batch, state.aux, x_gen, y_gen, key)
-    lab = train._sample(jax.random.split(key)[0], batch["shard_labeled"], p.hyper.real_batch)  # as the step draws
+    grads = train._teacher_grads(state, p, batch, state.aux, x_gen, y_gen, key)
+    lab, _ = train._sample_shard(jax.random.split(key)[0], batch["shard_labeled"], batch["shard_labeled_size"],
+                                 p.hyper.real_batch)  # as the step draws
     one = Discriminator(10, (8, 8, 1), CFG["model"]["teacher_hidden"], rngs=nnx.Rngs(0))
     graphdef, _, rest = train_state.split_module(one)
     for t in range(p.hyper.num_teachers):

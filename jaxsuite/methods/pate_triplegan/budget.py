@@ -10,12 +10,27 @@ curve converts to at most epsilon at delta', where delta' is delta less the prob
 Poisson batch overflowed (``sampling``).
 
 All mechanisms of a run read the same private set (the teachers' shards partition it; DP-SGD batches sample all of
-it or its labelled part), so their RDP curves add; the mu-GDP view composes them as sqrt(sum mu_i^2).
+it or its labelled part), so their RDP curves add.
+
+One neighbouring relation for every mechanism: **add/remove one example**. DP-SGD's Poisson sampling is analysed
+under it; a teacher's shard is a keyed hash of each example's id (``experiment.teacher_of``), so adding or removing
+an example changes one teacher's shard and nothing else, and the vote histogram moves by at most sqrt(2) in L2.
+The data set sizes N (all private examples) and N_l (the labelled ones) set the sampling rates q = L / N and are
+treated as public, as in Abadi et al. (2016) and Opacus.
+
+The spent epsilon of the planned run is reported by both of dp-accounting's accountants on the run's whole
+``DpEvent`` (``accounting.run_epsilons``): RDP, which also decides where the run stops, and PLD; the smaller is
+``epsilon_spent``.
+
+``no_pate`` (a control) is pate_triplegan without teachers or GNMax: it runs the iterations pate_triplegan's plan
+affords and gives the GNMax share of the budget to its two DP-SGD players, whose noise multipliers shrink by the
+smallest common factor with which those iterations still fit epsilon.
 """
 from __future__ import annotations
 
 import dataclasses
 
+import dp_accounting
 import numpy as np
 
 from jaxsuite.core.errors import ConfigError
@@ -38,6 +53,7 @@ DPSGD_PLAYERS = {
                        "c": Player("labeled", "dp.c_expected_batch", "dp.c_noise_multiplier", "dp.c_every")},
     "dp_cgan": {"d": Player("labeled", "dp.expected_batch")},
 }
+DPSGD_PLAYERS["no_pate"] = DPSGD_PLAYERS["pate_triplegan"]
 PATE_KINDS = ("pate_triplegan", "pate_gan")
 
 
@@ -62,8 +78,10 @@ class Plan:
     epsilon: float = 0.0  # data-independent (epsilon, delta)-DP of the whole run
     delta: float = 0.0
     overflow_delta: float = 0.0  # part of delta for dropped Poisson surplus
-    mu: float = 0.0  # mu-GDP (CLT for DP-SGD, sqrt(2)/sigma per GNMax answer)
     gnmax_answers: int = 0
+    epsilon_rdp: float = 0.0  # the run's epsilon by dp-accounting's RDP accountant (decides the steps)
+    epsilon_pld: float = 0.0  # ... and by its PLD accountant
+    noise_factor: float = 1.0  # no_pate: the factor on both DP-SGD noise multipliers
 
     @property
     def private(self) -> bool:
@@ -73,9 +91,9 @@ class Plan:
         """The run's privacy for results.json (only the steps for a non-private run: its epsilon is infinite)."""
         if not self.private:
             return {"steps": float(self.steps)}
-        return {"epsilon_spent": self.epsilon, "delta": self.delta, "mu_gdp": self.mu,
-                "gdp_epsilon": accounting.gdp_epsilon(self.mu, self.delta) if self.mu > 0 else 0.0,
-                "steps": float(self.steps), "gnmax_answers": float(self.gnmax_answers)}
+        return {"epsilon_spent": self.epsilon, "epsilon_rdp": self.epsilon_rdp, "epsilon_pld": self.epsilon_pld,
+                "delta": self.delta, "steps": float(self.steps), "gnmax_answers": float(self.gnmax_answers),
+                "dpsgd_noise_factor": self.noise_factor}
 
 
 def _get(cfg, dotted: str, default=None):
@@ -91,6 +109,31 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
     """The run's steps and privacy; ``cfg.kind`` names the game (``train.KINDS``)."""
     if cfg.kind not in (*PATE_KINDS, *DPSGD_PLAYERS):  # non-private: the configured steps
         return Plan(steps=cfg.steps)
+    if cfg.kind != "no_pate":
+        return _plan(cfg, num_private, num_labeled)
+    eps = cfg.privacy.epsilon
+    reference = _plan(_with_kind(cfg, "pate_triplegan"), num_private, num_labeled, account=False)
+    if reference.steps == 0:
+        raise ConfigError(f"no_pate takes pate_triplegan's iterations, and its first already exceeds epsilon {eps}")
+    fits = lambda f: _plan(cfg, num_private, num_labeled, f, reference.steps, account=False).steps >= reference.steps
+    lo, hi = 0.0, 1.0  # fits(hi); the noise factor is found to 1e-3
+    while hi - lo > 1e-3:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if mid > 0 and fits(mid) else (mid, hi)
+    return _plan(cfg, num_private, num_labeled, hi, limit=reference.steps)
+
+
+def _with_kind(cfg, kind: str):
+    other = cfg.copy_and_resolve_references()
+    with other.unlocked():
+        other.kind = kind
+    return other
+
+
+def _plan(cfg, num_private: int, num_labeled: int, noise_factor: float = 1.0, limit: int | None = None,
+          account: bool = True) -> Plan:
+    """The plan at DP-SGD noise x ``noise_factor``, at most ``limit`` (default ``cfg.steps``) iterations;
+    ``account=False``: only the steps (no final epsilons)."""
     eps, delta = cfg.privacy.epsilon, cfg.privacy.delta
     if not (eps > 0 and 0 < delta < 1):
         raise ConfigError(f"config keys 'privacy.epsilon' > 0 and 'privacy.delta' in (0, 1) expected, got "
@@ -100,7 +143,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         raise ConfigError(f"config key 'pate.sigma' must be > 0, got {cfg.pate.sigma}")
     if not cfg.privacy.noise_scale > 0:
         raise ConfigError(f"config key 'privacy.noise_scale' must be > 0, got {cfg.privacy.noise_scale}")
-    sigma = cfg.pate.sigma * cfg.privacy.noise_scale
+    sigma = cfg.pate.sigma * cfg.privacy.noise_scale if pate else 0.0
     every = cfg.pate.query_every if pate else 1
     players = DPSGD_PLAYERS.get(cfg.kind, {})
     overflow_share = cfg.dp.overflow_delta_share * delta / max(len(players), 1)
@@ -118,7 +161,7 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
             raise ConfigError(f"config key {player.every_key!r} must be an integer >= 1, got {cadence!r}")
         rate = expected / pool
         poisson[name] = (pool, Poisson(rate, sampling.default_max_batch(pool, rate, cfg.steps, overflow_share),
-                                       float(expected), noise * cfg.privacy.noise_scale, cadence))
+                                       float(expected), noise * cfg.privacy.noise_scale * noise_factor, cadence))
     one_answer = accounting.gnmax_rdp_independent(sigma) if pate else 0.0
     one_step = {name: accounting.rdp_curve(accounting.dpsgd_event(p.rate, p.noise, 1)) for name, (_, p) in
                 poisson.items()}
@@ -133,18 +176,21 @@ def plan(cfg, num_private: int, num_labeled: int) -> Plan:
         return total
 
     spendable = delta - cfg.dp.overflow_delta_share * delta
-    steps = accounting.max_iterations(curve, eps, spendable, limit=cfg.steps)
+    steps = accounting.max_iterations(curve, eps, spendable, limit=cfg.steps if limit is None else limit)
+    if not account:
+        return Plan(steps=steps)
     if steps == 0:
         raise ConfigError(f"the first iteration of {cfg.kind} already exceeds epsilon {eps}: raise 'pate.sigma' / "
                           f"'dp.noise_multiplier' / 'dp.c_noise_multiplier' / 'privacy.noise_scale', or lower "
                           f"'pate.queries' or the DP-SGD batches")
-    mus, overflow = [], 0.0
+    events, overflow = [], 0.0
     if answers(steps):
-        mus.append(accounting.gnmax_mu(sigma, answers(steps)))
+        events.append(accounting.gnmax_event(sigma, answers(steps)))
     for pool, p in poisson.values():
-        mus.append(accounting.dpsgd_mu(p.rate, p.noise, p.uses(steps)))
+        events.append(accounting.dpsgd_event(p.rate, p.noise, p.uses(steps)))
         overflow += accounting.overflow_delta(pool, p.rate, p.max_batch, p.uses(steps))
+    spent = accounting.run_epsilons(dp_accounting.ComposedDpEvent(events), spendable)
     return Plan(steps=steps, dpsgd={k: p for k, (_, p) in poisson.items()}, gnmax_sigma=sigma,
-                epsilon=accounting.epsilon(curve(steps), spendable), delta=spendable + overflow,
-                overflow_delta=overflow, mu=accounting.compose_mu(*mus), gnmax_answers=answers(steps))
-
+                epsilon=min(spent.values()), delta=spendable + overflow, overflow_delta=overflow,
+                gnmax_answers=answers(steps), epsilon_rdp=spent["rdp"], epsilon_pld=spent["pld"],
+                noise_factor=noise_factor)

@@ -34,8 +34,9 @@ def _images(images: np.ndarray) -> np.ndarray:
 
 
 def load(name: str, *, test_size: int, labeled_fraction: float, num_private: int = 0, seed: int = 0) -> dict:
-    """{"private": {"x", "y", "labeled"}, "test": {"x", "y"}, "num_classes", "image_shape"}; ``labeled`` marks
-    the private examples whose labels the method may use; ``num_private`` > 0 keeps only that many."""
+    """{"private": {"x", "y", "labeled", "id"}, "test": {"x", "y"}, "num_classes", "image_shape"}; ``labeled``
+    marks the private examples whose labels the method may use; ``id`` is each example's index in its source file
+    (a stable identity: the teachers' shards hash it); ``num_private`` > 0 keeps only that many."""
     if not 0 < labeled_fraction <= 1:
         raise ConfigError(f"config key 'data.labeled_fraction' must be in (0, 1], got {labeled_fraction}")
     if name == "mnist_full":
@@ -65,6 +66,7 @@ def load(name: str, *, test_size: int, labeled_fraction: float, num_private: int
         order = order[:num_private]
     labeled = np.zeros(len(order), bool)
     labeled[: int(round(labeled_fraction * len(order)))] = True
-    return {"private": {"x": x[order], "y": labels[order].astype(np.int32), "labeled": labeled},
+    return {"private": {"x": x[order], "y": labels[order].astype(np.int32), "labeled": labeled,
+                        "id": order.astype(np.int64)},
             "test": {"x": test["x"], "y": test["y"].astype(np.int32)},
             "num_classes": int(labels.max()) + 1, "image_shape": tuple(x.shape[1:])}

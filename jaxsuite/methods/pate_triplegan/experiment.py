@@ -3,8 +3,10 @@ then score it by CAS (a CNN trained only on 10k generated labelled samples, test
 save a sample grid. ``real_data`` trains the CAS CNN on the real private set itself (no GAN, no privacy).
 
 Metrics per run: ``cas_accuracy`` (primary), ``classifier_accuracy`` (C's own test accuracy, Triple-GAN kinds),
-and for a private kind its privacy (``epsilon_spent`` data-independent, ``mu_gdp``, ...); ``extra/epsilon_spent`` is
-collected by ``reproduce`` into results.json's ``extra.epsilon_spent`` (private variants only).
+and for a private kind its privacy (``epsilon_spent``: the smaller of the RDP and PLD accountants' epsilons of the
+planned run, both recorded; data-independent); ``extra/epsilon_spent`` is collected by ``reproduce`` into
+results.json's ``extra.epsilon_spent`` (private variants only). A private run writes only what ``released.py``
+lists.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError, DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh, replicate
-from jaxsuite.methods.pate_triplegan import budget, train
+from jaxsuite.methods.pate_triplegan import budget, released, train
 from jaxsuite.methods.pate_triplegan import data as ptg_data
 from jaxsuite.methods.pate_triplegan.cas import cas_accuracy, predict
 from jaxsuite.methods.pate_triplegan.grid import save_grid
@@ -33,6 +35,8 @@ REFERENCE = "pate_triplegan"
 VARIANTS = {
     "pate_triplegan": ("Triple-GAN; D by DP-SGD over every private image (C pre-labels the unlabelled), C by DP-SGD "
                        "on the labels plus a PATE student term (GNMax labels of generated images)", {}),
+    "no_pate": ("control: pate_triplegan without teachers or GNMax; their share of the budget goes to D's and C's "
+                "DP-SGD (less noise, same iterations)", {"kind": "no_pate"}),
     "dp_cgan": ("conditional GAN, D by DP-SGD on the labelled private pairs (DP-CGAN)", {"kind": "dp_cgan"}),
     "pate_gan": ("conditional PATE-GAN: teachers on labelled pairs + GNMax-taught student D, no classifier",
                  {"kind": "pate_gan"}),
@@ -50,6 +54,8 @@ def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collec
         config_lib.set_key(cfg, "privacy.noise_scale", cfg.privacy.eps1_noise_scale)
     if cfg.kind == "dp_cgan" and "cgan_expected_batch" in cfg.dp:  # its D samples the labelled pairs only
         config_lib.set_key(cfg, "dp.expected_batch", cfg.dp.cgan_expected_batch)
+    if cfg.kind == "triplegan" and "nonprivate_steps" in cfg:  # private kinds stop on their budget
+        config_lib.set_key(cfg, "steps", min(cfg.steps, cfg.nonprivate_steps))
     return cfg
 
 
@@ -76,21 +82,36 @@ def load_data(cfg) -> dict:
     return _load(json.dumps(cfg.data.to_dict(), sort_keys=True))
 
 
+def teacher_of(ids: np.ndarray, num_teachers: int, seed: int) -> np.ndarray:
+    """Each example's teacher: a keyed hash of its id (splitmix64's finaliser of id + key, the key drawn from the
+    seed) mod T. It depends on the example alone, so adding or removing one example changes one teacher's shard
+    and no other: the teachers' votes are then add/remove-one neighbours, the relation DP-SGD is accounted in."""
+    key = np.random.default_rng([seed, 11]).integers(0, 2 ** 63, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = np.asarray(ids, np.uint64) + key + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(num_teachers)).astype(np.int32)
+
+
 def private_batch(private: dict, num_teachers: int, seed: int, with_shards: bool) -> dict:
-    """The private set and its fixed index tables (see ``train``); teachers' shards are disjoint, drawn from the
-    seed alone (never from the data), each with the same number of labelled and unlabelled examples."""
+    """The private set and its fixed index tables (see ``train``). Teachers' shards are disjoint: example i goes to
+    ``teacher_of(id_i)``; each teacher's labelled and unlabelled rows are listed first in its row of the table,
+    padded with index 0 to the longest shard, and their counts are given (a padded draw weighs nothing)."""
     labeled = np.flatnonzero(private["labeled"]).astype(np.int32)
     unlabeled = np.flatnonzero(~private["labeled"]).astype(np.int32)
     batch = {"x": private["x"], "y": private["y"], "labeled": private["labeled"], "labeled_idx": labeled,
              "unlabeled_idx": unlabeled}
     if with_shards:
-        rng = np.random.default_rng([seed, 11])
+        owner = teacher_of(private["id"], num_teachers, seed)
         for name, idx in (("shard_labeled", labeled), ("shard_unlabeled", unlabeled)):
-            per = len(idx) // num_teachers
-            if per < 1:
-                raise ConfigError(f"config key 'model.num_teachers' ({num_teachers}) exceeds the {len(idx)} "
-                                  f"{name.split('_')[1]} private examples")
-            batch[name] = rng.permutation(idx)[: per * num_teachers].reshape(num_teachers, per)
+            members = [idx[owner[idx] == t] for t in range(num_teachers)]
+            sizes = np.array([len(m) for m in members], np.int32)
+            table = np.zeros((num_teachers, max(1, sizes.max())), np.int32)
+            for t, m in enumerate(members):
+                table[t, :len(m)] = m
+            batch[name], batch[f"{name}_size"] = table, sizes
     return batch
 
 
@@ -139,6 +160,8 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         metrics["extra/epsilon_spent"] = plan.epsilon
     if hyper.kind in train.WITH_CLASSIFIER:
         metrics["classifier_accuracy"] = float(np.mean(predict(result.state.merge().c, test["x"]) == test["y"]))
+    if plan.private:
+        released.check(metrics, released.RESULT_KEYS, "results")
     return metrics
 
 

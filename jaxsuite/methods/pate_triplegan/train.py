@@ -12,6 +12,8 @@
   vote a label for generated images (argmax_y D_t(x, y)) and C learns the GNMax answers (kept in a replay buffer:
   post-processing); and R_P (Eq. 5) on generated samples, public. Every ``relabel_every`` steps C pre-labels the
   unlabelled private images (post-processing of C).
+- ``no_pate`` (control): pate_triplegan without teachers, GNMax or C's student term; the budget's GNMax share
+  goes to its two DP-SGD players (``budget.plan``).
 - ``pate_gan``: PATE-GAN (Jordon et al. 2019) in conditional form: teachers on their labelled pairs; a student
   discriminator learns GNMax answers (real / fake) of the teachers about generated pairs, from the same kind of
   replay buffer; G plays against the student.
@@ -21,7 +23,8 @@
 
 ``batch`` is the whole private set and its fixed index tables (the same arrays every step, placed once):
 "x" [N, H, W, C], "y" [N], "labeled" [N] bool, "labeled_idx" [n_l], "unlabeled_idx" [n_u], and for the PATE kinds "shard_labeled"
-[T, n_l / T] and "shard_unlabeled" [T, n_u / T] (disjoint shards). Every draw inside a step (z, y, mini-batches,
+[T, m_l] and "shard_unlabeled" [T, m_u] (disjoint shards, each teacher's examples first, then padding) with their
+sizes "shard_labeled_size" and "shard_unlabeled_size" [T] (``experiment.private_batch``). Every draw inside a step (z, y, mini-batches,
 the Poisson batch, the mechanisms' noise) comes from the state's key folded with the step, so a resumed run
 continues exactly.
 """
@@ -37,14 +40,16 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import TrainState
-from jaxsuite.methods.pate_triplegan import losses
+from jaxsuite.methods.pate_triplegan import losses, released
 from jaxsuite.methods.pate_triplegan.budget import Plan, Poisson
 from jaxsuite.methods.pate_triplegan.model import Classifier, Discriminator, Generator
 from jaxsuite.privacy import dpsgd, pate, sampling
 
-KINDS = ("pate_triplegan", "pate_gan", "dp_cgan", "triplegan")
+KINDS = ("pate_triplegan", "no_pate", "pate_gan", "dp_cgan", "triplegan")
 PATE_KINDS = ("pate_triplegan", "pate_gan")
-WITH_CLASSIFIER = ("pate_triplegan", "triplegan")
+PRIVATE_KINDS = ("pate_triplegan", "no_pate", "pate_gan", "dp_cgan")
+PRIVATE_TRIPLE = ("pate_triplegan", "no_pate")  # Triple-GAN's players under hybrid desensitisation
+WITH_CLASSIFIER = ("pate_triplegan", "no_pate", "triplegan")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +137,7 @@ def init(cfg, hyper: Hyper, image_shape, num_private: int, rng: jax.Array) -> Tr
     if hyper.kind in PATE_KINDS:  # the student's replay buffer of GNMax answers
         aux.update({"x": jnp.zeros((hyper.replay, *image_shape)), "y": jnp.zeros((hyper.replay,), jnp.int32),
                     "answer": jnp.zeros((hyper.replay,), jnp.int32), "count": jnp.zeros((), jnp.int32)})
-    if hyper.kind == "pate_triplegan":  # C's latest pre-labels of the private images
+    if hyper.kind in PRIVATE_TRIPLE:  # C's latest pre-labels of the private images
         aux.update({"pseudo_y": jnp.zeros((num_private,), jnp.int32), "pseudo_conf": jnp.zeros((num_private,))})
     return state.replace(aux=aux or None)
 
@@ -174,13 +179,13 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     y_gen = jax.random.randint(k_y, (hp.gen_batch,), 0, hp.num_classes)
     x_gen = jax.lax.stop_gradient(p.g(z, y_gen))
     grads, metrics, aux = {}, {}, state.aux
-    if hp.kind == "pate_triplegan":  # C pre-labels the private images every `relabel_every` steps
+    if hp.kind in PRIVATE_TRIPLE:  # C pre-labels the private images every `relabel_every` steps
         aux = jax.lax.cond(state.step % hp.relabel_every == 0,
                            lambda: {**aux, **_prelabel(p.c, batch["x"])}, lambda: aux)
 
     # --- PATE: teachers learn on their shards, then answer this step's queries about generated images
     if hp.kind in PATE_KINDS:
-        grads["teachers"], metrics["teacher_loss"] = _teacher_grads(state, p, batch, aux, x_gen, y_gen, k_t)
+        grads["teachers"] = _teacher_grads(state, p, batch, aux, x_gen, y_gen, k_t)
         asked = state.step % hp.query_every == 0  # GNMax is asked `queries` questions every `query_every` steps
         aux, answers = _answer_queries(p, aux, x_gen[:hp.queries], y_gen[:hp.queries], k_q, asked)
         metrics["gnmax_answers"] = aux["count"].astype(jnp.float32)
@@ -193,14 +198,13 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         metrics["d_loss"], grads["d"] = jax.value_and_grad(lambda prm: jnp.mean(optax.sigmoid_binary_cross_entropy(
             _with(state, "d", prm)(replay["x"], replay["y"]), replay["answer"].astype(jnp.float32))))(
             state.params["d"])
-    elif hp.kind in ("pate_triplegan", "dp_cgan"):  # DP-SGD; the generated-pair term is public
-        pool = jnp.arange(batch["y"].shape[0]) if hp.kind == "pate_triplegan" else batch["labeled_idx"]
+    elif hp.kind in (*PRIVATE_TRIPLE, "dp_cgan"):  # DP-SGD; the generated-pair term is public
+        pool = jnp.arange(batch["y"].shape[0]) if hp.kind in PRIVATE_TRIPLE else batch["labeled_idx"]
         ex = _poisson(k_d, pool, hp.d_poisson, batch, aux)
         private = _dp_grad(lambda prm, one: _d_private_loss(_with(state, "d", prm), one, hp), state.params["d"], ex, hp)
-        w_gen = losses.pseudo_pair_role(hp.alpha, hp.pseudo_pairs)[0] if hp.kind == "pate_triplegan" else 1.0
+        w_gen = losses.pseudo_pair_role(hp.alpha, hp.pseudo_pairs)[0] if hp.kind in PRIVATE_TRIPLE else 1.0
         public = jax.grad(lambda prm: w_gen * losses.bce(_with(state, "d", prm)(x_gen, y_gen), 0.0))(state.params["d"])
         grads["d"] = _plus_public(private, public, hp.d_poisson)
-        metrics["d_dp_batch"] = jnp.sum(ex["mask"])
     else:  # non-private Triple-GAN
         lab = _sample(k_d, batch["labeled_idx"], hp.real_batch)
         unl = _sample(k_t, batch["unlabeled_idx"], hp.real_batch)
@@ -214,13 +218,11 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
         lambda prm: losses.generator_loss(p.d(_with(state, "g", prm)(z, y_gen), y_gen)))(state.params["g"])
 
     # --- C
-    if hp.kind == "pate_triplegan":
-        # private: R_L by DP-SGD on the labelled pairs; public: the PATE student's term (GNMax answers about
+    if hp.kind in PRIVATE_TRIPLE:
+        # private: R_L by DP-SGD on the labelled pairs; public: the PATE student's term (pate_triplegan) (GNMax answers about
         # generated images, replayed) and R_P
         # (on C's private steps only, every `every`-th: elsewhere no private example is read and no noise added)
-        ex = _poisson(k_c, batch["labeled_idx"], hp.c_poisson, batch, None)
-        c_private_step = state.step % hp.c_poisson.every == 0
-        ex["mask"] = ex["mask"] & c_private_step
+        ex, c_private_step = c_private_batch(state.step, k_c, batch, hp)
         private = jax.lax.cond(  # the clipped sum is computed on C's private steps only (it is zero elsewhere)
             c_private_step,
             lambda: _dp_grad(lambda prm, one: optax.softmax_cross_entropy_with_integer_labels(
@@ -229,12 +231,14 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
         def c_public(prm):
             c = _with(state, "c", prm)
+            public = losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
+            if hp.kind == "no_pate":
+                return public
             student = losses.student_loss(c(replay["x"]), replay["answer"], replay["y"], hp.student_keep)
-            return hp.alpha_s * student + losses.pseudo_discriminative(c(x_gen), y_gen, hp.alpha_p)
+            return hp.alpha_s * student + public
 
         metrics["c_public_loss"], public = jax.value_and_grad(c_public)(state.params["c"])
         grads["c"] = _plus_public(private, public, hp.c_poisson)
-        metrics["c_dp_batch"] = jnp.sum(ex["mask"])
     elif hp.kind == "triplegan":
         lab = _sample(k_c, batch["labeled_idx"], hp.real_batch)
         unl = _sample(jax.random.fold_in(k_c, 1), batch["unlabeled_idx"], hp.real_batch)
@@ -248,6 +252,8 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
         metrics["c_loss"], grads["c"] = jax.value_and_grad(c_loss)(state.params["c"])
 
+    if hp.kind in PRIVATE_KINDS:  # (at trace time: a private step writes only what released.py lists)
+        released.check(metrics, released.STEP_METRICS, "step metrics")
     return state.apply_gradients(grads, state.model_state).replace(aux=aux), metrics
 
 
@@ -303,6 +309,14 @@ def _poisson(key, idx: jax.Array, batches: Poisson, batch: dict, aux) -> dict:
     return ex
 
 
+def c_private_batch(step, key, batch: dict, hp: Hyper) -> tuple[dict, jax.Array]:
+    """C's Poisson batch of labelled pairs and whether ``step`` is one of its private steps (t % every == 0); on
+    the others every slot is padding: no private example is read."""
+    ex = _poisson(key, batch["labeled_idx"], hp.c_poisson, batch, None)
+    private_step = step % hp.c_poisson.every == 0
+    return {**ex, "mask": ex["mask"] & private_step}, private_step
+
+
 def _dp_grad(loss_one, params, ex: dict, hp: Hyper):
     """Sum over the Poisson batch of per-example clipped gradients (padding contributes zero)."""
     return dpsgd.clipped_grad_sum(lambda prm, one: jnp.sum(one["mask"] * loss_one(prm, one)), hp.clip_norm,
@@ -315,23 +329,34 @@ def _plus_public(clipped_sum, public_grad, batches: Poisson):
     return jax.tree.map(lambda a, b: a + batches.expected * b, clipped_sum, public_grad)
 
 
+def _sample_shard(key, table: jax.Array, sizes: jax.Array, n: int) -> tuple[jax.Array, jax.Array]:
+    """(``n`` entries drawn with replacement from each teacher's row of ``table`` [T, m], within its first
+    ``sizes[t]`` entries; [T, n]) and a [T] flag of the teachers whose shard is not empty (an empty shard's draws
+    are padding and must weigh nothing)."""
+    u = jax.random.uniform(key, (table.shape[0], n))
+    pos = jnp.minimum((u * sizes[:, None]).astype(jnp.int32), jnp.maximum(sizes[:, None] - 1, 0))
+    return jnp.take_along_axis(table, pos, -1), sizes > 0
+
+
 def _teacher_grads(state: TrainState, p: Players, batch: dict, aux: dict, x_gen, y_gen, key):
     """Each teacher plays D on its own shard (Eq. 3): its labelled pairs (real), G's pairs (fake) and, in
-    pate_triplegan, its shard's unlabelled images with C's pre-labels. Teachers are never released."""
+    pate_triplegan, its shard's unlabelled images with C's pre-labels. A teacher with no labelled example does not
+    train; one with no unlabelled example weighs its classifier pairs 0. Teachers are never released, nor are their
+    losses (a noise-free function of their shards)."""
     hp: Hyper = p.hyper
     k_lab, k_unl = jax.random.split(key)
-    lab = _sample(k_lab, batch["shard_labeled"], hp.real_batch)  # [T, b]
+    lab, has_lab = _sample_shard(k_lab, batch["shard_labeled"], batch["shard_labeled_size"], hp.real_batch)
     cla = ()  # pate_gan: no classifier pairs
     if hp.kind == "pate_triplegan":
-        unl = _sample(k_unl, batch["shard_unlabeled"], hp.real_batch)
-        cla = (batch["x"][unl], aux["pseudo_y"][unl], aux["pseudo_conf"][unl])
+        unl, has_unl = _sample_shard(k_unl, batch["shard_unlabeled"], batch["shard_unlabeled_size"], hp.real_batch)
+        cla = (batch["x"][unl], aux["pseudo_y"][unl], aux["pseudo_conf"][unl] * has_unl[:, None])
 
     def total(params):
         each = nnx.vmap(lambda t, xl, yl, c: _d_loss(t, xl, yl, x_gen, y_gen, hp, *c), in_axes=(0, 0, 0, 0))
-        return jnp.sum(each(_with(state, "teachers", params), batch["x"][lab], batch["y"][lab], cla))
+        per = each(_with(state, "teachers", params), batch["x"][lab], batch["y"][lab], cla)
+        return jnp.sum(jnp.where(has_lab, per, 0.0))
 
-    loss, grads = jax.value_and_grad(total)(state.params["teachers"])
-    return grads, loss / hp.num_teachers
+    return jax.grad(total)(state.params["teachers"])
 
 
 def _answer_queries(p: Players, aux: dict, xq, yq, key, asked):
