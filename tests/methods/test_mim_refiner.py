@@ -162,7 +162,7 @@ def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path):
         for key in ("knn_accuracy", "linear_accuracy", "one_shot_accuracy",
                     "extra/knn_block0" if variant == "raw_pixels" else "extra/knn_block3"):
             assert 0.0 <= metrics[key] <= 1.0, (variant, key)
-    assert json.loads((tmp_path / "refined_multi" / "config.json").read_text())["kind"] == "refine"
+    assert json.loads((tmp_path / "refined_multi" / "identity.json").read_text())["config"]["kind"] == "refine"
 
 
 def test_stage3_step_sharded_over_the_mesh_equals_single_device(tiny_config):
