@@ -155,10 +155,16 @@ def matmul_norms(a: jax.Array, g: jax.Array, to_leaves: Callable, slots: int = F
     """A weight (and bias) used as ``y_t = a_t W``: a [B, T, p(+1)] inputs (bias column appended), g [B, T, q]
     output gradients; ``to_leaves([p(+1), q] or [B, p(+1), q]) -> {name: array}`` splits into the layer's leaves.
 
-    Direct form: the per-example gradients, their norms and ``sum_i c_i G_i``. Ghost form: certified norms (module
-    docstring), the batched ``A^T (c g)`` over certified examples, and the rerouted ones' own gradients."""
+    One position (T = 1): ``|a|^2 |g|^2`` and the batched ``A^T (c g)``. Direct form: the per-example gradients,
+    their norms and ``sum_i c_i G_i``. Ghost form: certified norms (module docstring), the batched ``A^T (c g)``
+    over certified examples, and the rerouted ones' own gradients."""
     b, t, p = a.shape
     q = g.shape[-1]
+    if t == 1:  # one position: ||a g^T||^2 = |a|^2 |g|^2 (no cancellation); each example's share of A^T (c g) is
+        # a single product per entry
+        sq = jnp.sum(a[:, 0] ** 2, -1) * jnp.sum(g[:, 0] ** 2, -1)
+        return Norms(sq, lambda scale: to_leaves(jnp.einsum(
+            "bp,bq->pq", jnp.where((scale > 0)[:, None], a[:, 0], 0.0), scaled(scale, g[:, 0]), precision=HIGHEST)))
     if not use_ghost(t, p, q):
         grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
         return Norms(jnp.sum(grads ** 2, axis=(1, 2)),
