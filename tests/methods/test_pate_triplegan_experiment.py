@@ -27,5 +27,5 @@ def test_every_variant_runs_through_reproduce(tmp_path):
     out = runner.reproduce("pate_triplegan", "quick", TINY + ["steps=10"], seeds=[0], out=tmp_path, progress=False)
     payload = json.loads((tmp_path / "pate_triplegan" / "results.json").read_text())
     assert set(payload["variants"]) == set(out["config"]["variants"])
-    assert set(payload["extra"]["epsilon_spent"]) == {"pate_triplegan", "dp_cgan", "pate_gan"}
+    assert set(payload["extra"]["epsilon_spent"]) == {"pate_triplegan", "no_pate", "dp_cgan", "pate_gan"}
     assert all(e <= 10.0 for eps in payload["extra"]["epsilon_spent"].values() for e in eps)
