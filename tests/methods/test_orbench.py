@@ -103,8 +103,11 @@ def test_loader_rejects_malformed_csv(tmp_path, monkeypatch):
     monkeypatch.setenv("JAXSUITE_DATA", str(tmp_path))
     (tmp_path / "or_bench").mkdir()
     (tmp_path / "or_bench" / "or-bench-toxic.csv").write_text("text,label\na,b\n")
-    with pytest.raises(Exception, match="columns prompt and category"):
+    with pytest.raises(Exception, match="corrupt or altered.*jaxsuite data fetch or_bench"):  # pinned sha256
         or_bench.load("toxic")
+    (tmp_path / "or_bench" / "or-bench-80k.csv").write_text("text,label\na,b\n")  # not pinned: its columns
+    with pytest.raises(Exception, match="columns prompt and category"):
+        or_bench.load("80k")
     with pytest.raises(Exception, match="or-bench-hard-1k.csv not found"):
         or_bench.load("hard_1k")
 
