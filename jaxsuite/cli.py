@@ -1,4 +1,4 @@
-"""The jaxsuite command line: list | run | reproduce | data fetch|check (see `jaxsuite VERB --help`).
+"""The jaxsuite command line: list | run | reproduce | report | data fetch|check (see `jaxsuite VERB --help`).
 
 Exit status: 0 success, 2 bad input (unknown config key, wrong type or range, a preset that does not load,
 missing or corrupt data, an unusable workdir or one of another run: one line, no traceback), 3 training diverged (NaN/Inf; the last good checkpoint is kept), 130 stopped by a signal
@@ -89,6 +89,21 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from jaxsuite.core import report
+
+    if args.readme:
+        changed = report.write_readme(args.readme_path, args.results)
+        print(f"{'updated' if changed else 'unchanged'}: the methods table of {args.readme_path} "
+              f"(from {args.results})")
+        return 0
+    site = report.build(args.results, args.out)
+    for row in site["rows"]:
+        print(f"{row['method']:<15} {row['status_text']}")
+    print(f"written: {site['index']} ({len(site['rows'])} methods, {len(site['pages'])} with results)")
+    return 0
+
+
 def cmd_data(args) -> int:
     from jaxsuite.data import cache
     from jaxsuite.data.sources import SOURCES, get_source
@@ -148,7 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("method", help="a method name or 'all'")
     common(rp)
     rp.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default: the preset's, 0,1,2)")
-    rp.add_argument("--out", default="results", help="output folder (default: results)")
+    rp.add_argument("--out", default="results", help="output folder (default: results; results/METHOD/results.json, "
+                    "results.md and plots are committed, its runs/ and shared/ are not)")
+
+    rep = sub.add_parser("report", help="the committed results as a static site (or the README's table)",
+                         description="Render results/<method>/results.json of every method as one static site "
+                                     "(index.html with one row per method, a page per method; inline CSS, local "
+                                     "PNGs, nothing fetched when viewed). A result whose code fingerprint differs "
+                                     "from this tree's is marked stale; a method without results, missing. "
+                                     "--readme writes the README's methods table between its markers instead.")
+    rep.add_argument("--out", default="report", help="output folder (default: report)")
+    rep.add_argument("--results", default="results", help="committed results folder (default: results)")
+    rep.add_argument("--readme", action="store_true", help="write the README's methods table, not the site")
+    rep.add_argument("--readme-path", default="README.md", help="README to update with --readme")
 
     d = sub.add_parser("data", help="fetch or check data sets in $JAXSUITE_DATA",
                        description="Download (with sha256 verification) or check data in $JAXSUITE_DATA "
@@ -193,7 +220,7 @@ def cmd_serve_llm(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"list": cmd_list, "run": cmd_run, "reproduce": cmd_reproduce, "data": cmd_data,
-               "serve-llm": cmd_serve_llm}[args.cmd]
+               "serve-llm": cmd_serve_llm, "report": cmd_report}[args.cmd]
     try:
         return handler(args)
     except UserError as err:

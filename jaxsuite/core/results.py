@@ -1,5 +1,6 @@
 """The results contract (DESIGN.md): ``OUT/METHOD/results.json``, ``results.md`` (mean +- std per
-variant) and a PNG bar plot of the primary metric."""
+variant, and each variant paired against the reference: per-seed differences, a 95% interval and a verdict)
+and a PNG bar plot of the primary metric."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from jaxsuite.core import stats
 
 
 def mean_std(values) -> tuple[float, float]:
@@ -37,6 +40,23 @@ def format_table(payload: dict) -> str:
             cells.append(f"{m:.{digits}f} ± {s:.{digits}f}")
         mark = " (ref)" if variant == payload.get("reference") else ""
         lines.append(f"| {variant}{mark} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_paired(payload: dict) -> str:
+    """Markdown table of the reference against every other variant on the primary metric: the per-seed
+    differences (reference - variant), their mean with a 95% Student-t interval over seeds, and the verdict."""
+    paired = stats.ensure_paired(payload)
+    if not paired:
+        return f"No paired comparison: the reference variant {payload.get('reference')!r} did not run."
+    ref, primary = payload["reference"], payload["primary_metric"]
+    lines = [f"Paired by seed, `{primary}` of {ref} (reference) minus each variant's "
+             f"({'higher' if payload.get('higher_is_better', True) else 'lower'} is better); 95% interval from "
+             "Student's t over seeds; the verdict is the reference's.", "",
+             "| variant | reference - variant: mean [95% CI] | per seed | verdict |", "|---|---|---|---|"]
+    for variant, p in paired.items():
+        per_seed = ", ".join(f"{s}: {d:+.4f}" for s, d in zip(p["seeds"], p["diffs"])) or "—"
+        lines.append(f"| {variant} | {stats.format_interval(p)} | {per_seed} | {p['verdict']} |")
     return "\n".join(lines)
 
 
@@ -88,6 +108,13 @@ def _what_ran(payload: dict) -> str:
 def _provenance(payload: dict) -> str:
     """What ran, on which data and code: the line under results.md's title."""
     line = f"Ran: {_what_ran(payload) or 'the preset as it is (no overrides, every variant)'}."
+    if payload.get("command"):
+        line += f" Command: `{payload['command']}`."
+    if payload.get("machine"):
+        m = payload["machine"]
+        line += f" Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('accelerator')}."
+    if payload.get("fingerprint"):
+        line += f" Code fingerprint {payload['fingerprint']['digest']}."
     if payload.get("data"):
         line += " Data: " + ", ".join(f"{k} {str(v)[:24]}" for k, v in payload["data"].items()) + "."
     if payload.get("code_version"):
@@ -100,6 +127,7 @@ def write(payload: dict, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "results.json", "md": out_dir / "results.md",
              "png": out_dir / f"{payload['primary_metric']}.png"}
+    payload["paired"] = stats.paired_all(payload)
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
     header = (f"# {payload['method']} — preset {payload['preset']}, dataset {payload['dataset']}\n\n"
               f"Primary metric: `{payload['primary_metric']}` "
@@ -107,6 +135,6 @@ def write(payload: dict, out_dir: Path) -> dict[str, Path]:
               f"{payload['seeds']}; {payload['devices']}; git {payload['git_commit'][:10]}; "
               f"{payload['wall_seconds']:.0f} s wall.\n\n"
               + _provenance(payload) + "\n\n")
-    paths["md"].write_text(header + format_table(payload) + "\n")
+    paths["md"].write_text(header + format_table(payload) + "\n\n" + format_paired(payload) + "\n")
     plot(payload, paths["png"])
     return paths

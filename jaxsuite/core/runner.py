@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 
 from jaxsuite.core import config as config_lib
-from jaxsuite.core import identity, registry, results, sharding
+from jaxsuite.core import identity, provenance, registry, results, sharding
 from jaxsuite.core.config import load_config
 from jaxsuite.core.errors import ConfigError, UserError
 from jaxsuite.core.schema import SEED_LIMIT
@@ -136,6 +136,7 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
     """
     t0 = time.perf_counter()
     exp = registry.get(method)
+    code = provenance.fingerprint_now(method)  # the code this process loaded, before any run
     config = load_config(method, preset, overrides)
     with _as_config_error(method, "the data check", overrides):
         data = exp.check_data(config) or {}
@@ -186,6 +187,8 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
         "variants_run": variants, "variants_known": list(exp.VARIANTS), "data": data,
         "code_version": identity.code_version(method), "git_commit": git_commit(), "jax_version": jax.__version__,
         "devices": sharding.describe_devices(), "wall_seconds": time.perf_counter() - t0,
+        # command, machine (CPU model, cores, accelerator), library versions, code fingerprint (issue 35)
+        **provenance.record(method, preset, seeds, overrides, out, fingerprint=code),
     }
     if hasattr(exp, "finalize"):  # results across the variants (e.g. a correlation), and post-run stages
         payload["extra"].update(exp.finalize(payload, config, out_dir))
