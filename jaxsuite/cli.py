@@ -32,11 +32,12 @@ def _seeds(text: str) -> list[int]:
     try:  # an empty list is refused by the runner, in one line
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expects comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expects comma-separated integers, got {text!r}") from None
 
 
 def cmd_list(args) -> int:
-    from jaxsuite.core import config as cfg, registry
+    from jaxsuite.core import config as cfg
+    from jaxsuite.core import registry
 
     for name in sorted(registry.METHODS):
         exp = registry.get(name)

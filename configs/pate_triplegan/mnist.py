@@ -1,9 +1,9 @@
 """PATE-TripleGAN on the issue's MNIST setting: MNIST's test split, 8k private images (10% labelled), 2k held out;
 epsilon 10 at delta 1e-5. Much longer than `quick` (a GPU run); not run in CI."""
-from ml_collections import ConfigDict
-
 import importlib.util
 from pathlib import Path
+
+from ml_collections import ConfigDict
 
 _spec = importlib.util.spec_from_file_location("pate_triplegan_quick", Path(__file__).with_name("quick.py"))
 _quick = importlib.util.module_from_spec(_spec)

@@ -3,10 +3,10 @@ out, every variant at epsilon 10 and at epsilon 1 (variants ending in _eps1), de
 teacher count, noise and clip are not public (see methods/pate_triplegan/README.md): these follow G-PATE's MNIST
 settings where it has them (thousands of teachers). Long; needs the MNIST training files
 (`jaxsuite data fetch mnist`) and is not run in CI."""
-from ml_collections import ConfigDict
-
 import importlib.util
 from pathlib import Path
+
+from ml_collections import ConfigDict
 
 _spec = importlib.util.spec_from_file_location("pate_triplegan_quick", Path(__file__).with_name("quick.py"))
 _quick = importlib.util.module_from_spec(_spec)

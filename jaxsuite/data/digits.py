@@ -29,7 +29,7 @@ def compose_pairs(images: np.ndarray, labels: np.ndarray, n_pairs: int, canvas_h
         raise ValueError(f"digits of {h}x{w} at the given offsets do not fit a {H}x{W} canvas")
     i, j = rng.integers(0, n, n_pairs), rng.integers(0, n, n_pairs)
     canvas = np.zeros((n_pairs, H, W), np.float32)
-    for k, (idx, xr) in enumerate(((i, left_x), (j, right_x))):
+    for idx, xr in ((i, left_x), (j, right_x)):
         xs = rng.integers(xr[0], xr[1] + 1, n_pairs)
         ys = rng.integers(y_range[0], y_range[1] + 1, n_pairs)
         for m in range(n_pairs):

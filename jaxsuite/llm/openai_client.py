@@ -59,7 +59,8 @@ class OpenAIChatClient:
                     try:
                         return resp.json()["choices"][0]["message"]["content"] or ""
                     except (ValueError, KeyError, IndexError, TypeError):
-                        raise ChatClientError(f"{url}: the reply is not a chat completion: {resp.text[:200]!r}")
+                        raise ChatClientError(
+                            f"{url}: the reply is not a chat completion: {resp.text[:200]!r}") from None
                 if resp.status_code not in RETRY_STATUS:
                     raise ChatClientError(f"{url}: HTTP {resp.status_code}: {resp.text[:200]!r}")
                 problem = f"HTTP {resp.status_code}"

@@ -84,7 +84,7 @@ class Mlp(nnx.Module):
 
 class Block(nnx.Module):
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, *, norm: str = "pre", dtype=jnp.float32,
-                 kernel_init=nnx.initializers.truncated_normal(0.02), rngs: nnx.Rngs):
+                 kernel_init=nnx.initializers.truncated_normal(0.02), rngs: nnx.Rngs):  # noqa: B008 -- an immutable default
         if norm not in ("pre", "post"):
             raise ValueError(f"block norm must be 'pre' or 'post', got {norm!r}")
         self.norm = norm

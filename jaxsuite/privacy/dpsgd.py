@@ -19,10 +19,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import optax
-from jax_privacy import clipping as clipping_lib, noise_addition
+from jax_privacy import clipping as clipping_lib
+from jax_privacy import noise_addition
 
 from jaxsuite.privacy import ghost
-
 
 CLIPPING = ("vmap", "ghost")
 

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jaxsuite.privacy import taps
 from jaxsuite.privacy.ghost_rules import scaled as _scaled
 
+
 def discover(loss_fn: Callable, params, example) -> tuple[list[taps.Call], set[int]]:
     """The known layers' calls of ``loss_fn(params, example)`` (example: a batch of one), each tapped or with the
     reason it is not, and the indices of the flat params leaves the loss uses outside tapped calls."""

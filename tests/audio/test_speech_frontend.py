@@ -1,7 +1,7 @@
 """eSpeak NG synthesis and G2P, IPA clean-up, filterbanks and SpecAugment."""
 import jax
-import ml_collections
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 

@@ -4,7 +4,8 @@ status 2, never a traceback."""
 import functools
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jaxsuite import cli
 from jaxsuite.core import config as config_lib

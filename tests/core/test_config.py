@@ -1,6 +1,7 @@
 """Config loading, --set overrides and the CLI's one-line errors (exit status 2, no traceback)."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from jaxsuite.core.config import apply_override, load_config
 from jaxsuite.core.errors import ConfigError
@@ -21,7 +22,7 @@ from tests.helpers import cli
 def test_cli_bad_input_is_one_line_exit_2(args, needle):
     proc = cli(*args)
     assert proc.returncode == 2, proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and needle in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -13,7 +13,7 @@ from jaxsuite.core.checkpoint import Checkpointer
 from jaxsuite.core.errors import NonFiniteError
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.methods.nddr import train
-from tests.helpers import cli, sets, TINY, tiny_config
+from tests.helpers import TINY, cli, sets, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,8 @@ def test_cli_sigterm_resume_equals_uninterrupted_run(tmp_path):
     full = cli(*args, "--workdir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
 
-    import subprocess, sys
+    import subprocess
+    import sys
     proc = subprocess.Popen([sys.executable, "-m", "jaxsuite", *args, "--workdir", str(tmp_path / "cut")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marker = tmp_path / "cut" / "pretrain" / "checkpoints" / "20"

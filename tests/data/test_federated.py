@@ -2,7 +2,8 @@
 label distribution; bad settings are named."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.data import federated

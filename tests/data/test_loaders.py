@@ -4,7 +4,8 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxsuite.core.errors import DataMissingError, UserError
 from jaxsuite.data import digits, nyuv2, shapes

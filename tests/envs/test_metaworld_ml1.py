@@ -41,7 +41,7 @@ def test_scripted_reach_earns_the_sparse_reward_which_is_the_success_flag(reach)
     rewards = np.array([r for _, r, _ in steps])
     assert len(steps) == 60  # truncated at max_episode_steps
     assert set(np.unique(rewards)) <= {0.0, 1.0} and rewards[0] == 0.0 and rewards[-1] == 1.0
-    for obs, r, info in steps:
+    for _, r, info in steps:
         assert r == info["success"] == float(info["obj_to_target"] <= 0.05)  # reach: hand-goal distance <= 5 cm
         assert info["dense_reward"] > 0  # Meta-World's shaped reward is kept in info
 
@@ -49,7 +49,7 @@ def test_scripted_reach_earns_the_sparse_reward_which_is_the_success_flag(reach)
 def test_episodes_are_deterministic_given_the_seed_and_random_actions_find_nothing():
     wall = ML1Tasks("reach-wall", seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (30, 4))
-    runs = [_rollout(wall.make("train", 4), 7, lambda o, it=iter(actions): next(it), 30) for _ in range(2)]
+    runs = [_rollout(wall.make("train", 4), 7, lambda o, it=iter(actions): next(it), 30) for _ in range(2)]  # noqa: B008 -- an immutable default
     for (o1, r1, _), (o2, r2, _) in zip(*runs):
         np.testing.assert_array_equal(o1, o2)
         assert r1 == r2 == 0.0

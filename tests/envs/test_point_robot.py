@@ -58,7 +58,7 @@ def test_episodes_are_deterministic_given_the_key_and_vmapped_equal_sequential()
         one = run(keys[i], tasks[i])
         again = run(keys[i], tasks[i])
         jax.tree.map(np.testing.assert_array_equal, one, again)
-        jax.tree.map(lambda b, s: np.testing.assert_allclose(b[i], s, rtol=1e-6, atol=1e-7), batched, one)
+        jax.tree.map(lambda b, s: np.testing.assert_allclose(b[i], s, rtol=1e-6, atol=1e-7), batched, one)  # noqa: B023 -- called within this iteration
     obs, actions, rewards, next_obs = batched
     assert obs.shape == (4, 32, 2) and rewards.shape == (4, 32)
     np.testing.assert_array_equal(obs[:, 1:], next_obs[:, :-1])  # each step starts where the last ended

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxsuite.core.config import load_config, set_key
 from jaxsuite.core.errors import DataMissingError, UserError
@@ -201,6 +202,7 @@ def test_reproduce_every_variant_on_karate(tmp_path):
 
 def test_shared_first_layer_projection_equals_the_plain_forward(karate):
     from flax import nnx
+
     from jaxsuite.nn.gnn import GCN
 
     cfg, batch = karate

@@ -9,7 +9,8 @@ import pytest
 from flax import nnx
 
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.methods.pa3dfl import decomposition as dec, server
+from jaxsuite.methods.pa3dfl import decomposition as dec
+from jaxsuite.methods.pa3dfl import server
 from jaxsuite.methods.pa3dfl.model import DecomposedCNN, HyperNetwork, cnn_specs
 
 P_MIN = Fraction(1, 4)
@@ -67,12 +68,12 @@ def test_client_cnn_and_hypernetwork_fit_together():
     x = jax.ShapeDtypeStruct((3, 8, 8, 1), jnp.float32)
     sizes = []
     for p in WIDTHS:
-        net = nnx.eval_shape(lambda: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1)))
-        mine = jax.eval_shape(lambda: generated(p))
+        net = nnx.eval_shape(lambda: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1)))  # noqa: B023 -- called within this iteration
+        mine = jax.eval_shape(lambda: generated(p))  # noqa: B023 -- called within this iteration
         for s in specs:
             assert mine["v"][s.name].shape == net.v[s.name].shape and mine["b"][s.name].shape == net.b[s.name].shape
             assert net.u[s.name].shape == s.u_shape(P_MIN)
-        logits = jax.eval_shape(lambda x: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1))(x), x)
+        logits = jax.eval_shape(lambda x: DecomposedCNN(specs, P_MIN, p, rngs=nnx.Rngs(1))(x), x)  # noqa: B023 -- called within this iteration
         assert logits.shape == (3, 10)
         sizes.append(sum(np.prod(a.shape) for a in jax.tree.leaves(nnx.state(net, nnx.Param))))
     assert sizes[0] > sizes[1] > sizes[2]

@@ -49,7 +49,7 @@ def test_every_entry_is_the_average_of_the_clients_that_held_it():
         for p, value in ((Fraction(1), 1.0), (Fraction(1, 4), 3.0)):
             idx = width_sliced.channel_indices("heterofl", SPECS, P_MIN, p, jnp.asarray(0))
             sub = width_sliced.extract(full, idx)
-            trained = jax.tree.map(lambda a: jnp.full((2, *a.shape), value), sub)  # two clients of this width
+            trained = jax.tree.map(lambda a: jnp.full((2, *a.shape), value), sub)  # two clients of this width  # noqa: B023 -- called within this iteration
             parts.append(width_sliced.scatter_sums(full, trained, idx))
         return width_sliced.average_into(full, parts), width_sliced.average_into(full, parts, layers=("fc2",))
 

@@ -59,5 +59,5 @@ def test_vmapped_teacher_discriminators_equal_a_loop():
 
     stacked = jax.vmap(apply)(state)
     for t in range(3):
-        one = apply(jax.tree.map(lambda a: a[t], state))
+        one = apply(jax.tree.map(lambda a: a[t], state))  # noqa: B023 -- called within this iteration
         np.testing.assert_allclose(np.asarray(stacked[t]), np.asarray(one), rtol=1e-6)

@@ -9,9 +9,8 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from jaxsuite.core import train_state
-from jaxsuite.methods.pate_triplegan.model import Discriminator
-
 from jaxsuite.methods.pate_triplegan import budget, data, experiment, released, train
+from jaxsuite.methods.pate_triplegan.model import Discriminator
 
 CFG = {"model": {"latent": 8, "g_hidden": (32,), "d_hidden": (32,), "c_channels": (4, 8), "c_hidden": 16,
                  "num_teachers": 4, "teacher_hidden": (16,)},
@@ -152,10 +151,10 @@ def test_vmapped_teachers_train_like_teachers_trained_one_by_one(digits):
     for t in range(p.hyper.num_teachers):
         def alone(params):
             d = nnx.merge(graphdef, params, rest)
-            return train._d_loss(d, batch["x"][lab[t]], batch["y"][lab[t]], x_gen, y_gen, p.hyper)
+            return train._d_loss(d, batch["x"][lab[t]], batch["y"][lab[t]], x_gen, y_gen, p.hyper)  # noqa: B023 -- called within this iteration
 
-        own = jax.grad(alone)(jax.tree.map(lambda a: a[t], state.params["teachers"]))
-        chex.assert_trees_all_close(own, jax.tree.map(lambda a: a[t], grads), rtol=1e-5, atol=1e-6)
+        own = jax.grad(alone)(jax.tree.map(lambda a: a[t], state.params["teachers"]))  # noqa: B023 -- called within this iteration
+        chex.assert_trees_all_close(own, jax.tree.map(lambda a: a[t], grads), rtol=1e-5, atol=1e-6)  # noqa: B023 -- called within this iteration
 
 
 def test_teachers_sharded_over_the_mesh_give_the_same_step(digits, step):

@@ -113,7 +113,7 @@ def _naive_mfm(pred, video, valid, masked):
     for i in range(b):
         for j in range(f):
             if masked[i, j]:
-                scores = np.asarray([pred[i, j] @ video[k, l] for k, l in frames])
+                scores = np.asarray([pred[i, j] @ video[k, m] for k, m in frames])
                 true = pred[i, j] @ video[i, j]
                 out.append(-(true - np.logaddexp.reduce(scores)))
     return np.mean(out)

@@ -96,7 +96,7 @@ class MetaState:
 
 
 def _optimizer(lr: float, params: dict) -> optax.GradientTransformation:
-    labels = {name: jax.tree.map(lambda _: "frozen" if name in TARGETS else "adam", sub)
+    labels = {name: jax.tree.map(lambda _: "frozen" if name in TARGETS else "adam", sub)  # noqa: B023 -- called within this iteration
               for name, sub in params.items()}
     return optax.multi_transform({"adam": optax.adam(lr), "frozen": optax.set_to_zero()}, labels)
 

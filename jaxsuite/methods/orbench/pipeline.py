@@ -24,8 +24,14 @@ from jaxsuite.methods.orbench.backends import ask, backend_from_spec, choose
 from jaxsuite.methods.orbench.evaluate import CONTENT_FREE, answer
 from jaxsuite.methods.orbench.parsing import parse_moderation, parse_prompt_list
 from jaxsuite.methods.orbench.response_cache import ResponseCache
-from jaxsuite.methods.orbench.templates import (CATEGORIES, MODERATION_TEMPLATE, REWRITE_TEMPLATE, SEED_ADJECTIVE,
-                                                SEED_TEMPLATE, SYSTEM_PROMPTS)
+from jaxsuite.methods.orbench.templates import (
+    CATEGORIES,
+    MODERATION_TEMPLATE,
+    REWRITE_TEMPLATE,
+    SEED_ADJECTIVE,
+    SEED_TEMPLATE,
+    SYSTEM_PROMPTS,
+)
 
 STAGES = ("seeds", "rewrites", "moderated", "deduplicated", "hard")
 
@@ -155,7 +161,7 @@ def deduplicate(table):
 def select_hard(evaluated: dict, table, min_rejections: int, max_tokens: int, keyword_family: str, cache):
     """App. Q: the prompts that at least ``min_rejections`` of the evaluated models refuse (keyword rule)."""
     counts = [0] * len(table)
-    for name, (backend, system) in evaluated.items():
+    for backend, system in evaluated.values():
         replies = answer(backend, list(table["prompt"]), system, max_tokens, cache)
         for i, r in enumerate(replies):
             counts[i] += refusal.keyword_refusal(r, keyword_family)

@@ -33,8 +33,8 @@ import ml_collections
 import numpy as np
 
 from jaxsuite.core.errors import ConfigError
-from jaxsuite.methods.pa3dfl import experiment, train
 from jaxsuite.methods.pa3dfl import data as fl_data
+from jaxsuite.methods.pa3dfl import experiment, train
 
 try:
     from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -215,7 +215,7 @@ def serve(grid: Grid, config, variant: str, seed: int, out: str | None = None, t
         contents, where = {}, {}
         for gk, g in sampled.items():
             for j, cid in enumerate(g["ids"].tolist()):
-                params = jax.tree.map(lambda a: a[j], sent[gk])
+                params = jax.tree.map(lambda a: a[j], sent[gk])  # noqa: B023 -- called within this iteration
                 config_record = ConfigRecord({"group": gk, "key": _key_data(keys[gk][j]).tolist()})
                 contents[node_of[cid]] = RecordDict({"params": to_record(params), "config": config_record})
                 where[node_of[cid]] = (gk, j)

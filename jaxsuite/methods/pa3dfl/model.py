@@ -152,8 +152,8 @@ class HyperNetwork(nnx.Module):
         mixed = self.attention(client) @ e if self.attend else jnp.broadcast_to(e[client], (len(self.specs),
                                                                                             e.shape[1]))
         out = {}
-        for l, spec in enumerate(self.specs):
-            flat = self.dec[spec.name](mixed[l]) * math.sqrt(2.0 / fan_in(spec))
+        for layer, spec in enumerate(self.specs):
+            flat = self.dec[spec.name](mixed[layer]) * math.sqrt(2.0 / fan_in(spec))
             size = math.prod(self.shapes[spec.name])
             out[spec.name] = (flat[:size].reshape(self.shapes[spec.name]), flat[size:])
         return out

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import nnx, struct
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.sharding import DATA_AXIS
@@ -196,7 +197,7 @@ def sample_round(setup: Setup, batch: dict, key: jax.Array) -> dict:
         m, s = g["ids"].shape[0], setup.sampled(gk)
         pos = (jnp.arange(m) if s == m else
                jnp.sort(jax.random.choice(jax.random.fold_in(key, gi), m, (s,), replace=False)))
-        out[gk] = {**jax.tree.map(lambda a: a[pos], g), "pos": pos}
+        out[gk] = {**jax.tree.map(lambda a: a[pos], g), "pos": pos}  # noqa: B023 -- called within this iteration
     return out
 
 
@@ -249,7 +250,7 @@ def aggregate(state: FLState, batch: dict, updates: dict) -> tuple[FLState, dict
     clients, server_state = dict(state.clients), state.server
     for gk, (_, trained, _) in updates.items():
         if gk in clients:  # lg_fedavg, local_only: the round's clients keep their networks
-            clients[gk] = jax.tree.map(lambda own, t: own.at[batch[gk]["pos"]].set(t), clients[gk], trained)
+            clients[gk] = jax.tree.map(lambda own, t: own.at[batch[gk]["pos"]].set(t), clients[gk], trained)  # noqa: B023 -- called within this iteration
     if "global" in state.server:
         parts = [width_sliced.scatter_sums(state.server["global"], trained, width_sliced.channel_indices(
             setup.kind, setup.specs, setup.p_min, width_of(gk), state.step)) for gk, (_, trained, _) in updates.items()]
@@ -300,7 +301,7 @@ def evaluate(state: FLState, data: dict) -> dict:
     for gk, g in sorted(data["test"].items()):
         params = tested[gk] if tested else client_networks(state, gk, g["ids"])
         graphdef = client_def(state.setup, gk)
-        out[f"accuracy/{gk}"] = client.over_clients(lambda prm, d: client.accuracy(graphdef, prm, d),
+        out[f"accuracy/{gk}"] = client.over_clients(lambda prm, d: client.accuracy(graphdef, prm, d),  # noqa: B023 -- called within this iteration
                                                      (params, {k: g[k] for k in ("x", "y", "count")}),
                                                      state.setup.client_chunk)
     return out

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from jaxsuite.core import config as config_lib
-from jaxsuite.core.errors import ConfigError, DataMissingError
+from jaxsuite.core.errors import DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh, replicate
 from jaxsuite.methods.pate_triplegan import budget, released, train

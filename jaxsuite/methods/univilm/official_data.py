@@ -28,6 +28,7 @@ from jaxsuite.core.errors import UserError
 from jaxsuite.data import restricted_pickle
 from jaxsuite.methods.univilm.features import load_feature_file
 
+
 def _file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise UserError(f"{what} not found: {path}")

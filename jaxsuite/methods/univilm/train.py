@@ -183,7 +183,7 @@ def _finish(state: TrainState, grads, loss, terms: dict):
 
 
 @functools.lru_cache(maxsize=None)
-def pretrain_step_for(stage: int, sp: Specials = Specials(), align_all_clips: bool = False,
+def pretrain_step_for(stage: int, sp: Specials = Specials(), align_all_clips: bool = False,  # noqa: B008 -- an immutable default
                       joint_temperature: float = 0.0, mil_anchors: str = "middle"):
     def train_step(state: TrainState, batch: dict):
         def loss_fn(params):
@@ -219,7 +219,7 @@ def caption_logits(model, batch: dict, sp: Specials, key=None):
 
 
 @functools.lru_cache(maxsize=None)
-def finetune_step_for(task: str, sp: Specials = Specials(), margin: float = 0.1):
+def finetune_step_for(task: str, sp: Specials = Specials(), margin: float = 0.1):  # noqa: B008 -- an immutable default
     """``task``: ``retrieval`` (FT-Joint), ``align`` (FT-Align) or ``caption``; batch: ``video`` [B, F, D],
     ``video_valid``, ``text_ids`` / ``text_valid`` [B, L] (the captions)."""
     if task not in ("retrieval", "align", "caption"):

@@ -102,7 +102,7 @@ def lexicon_beam_search(log_probs: np.ndarray, trie: Trie, lm, *, beam: int = 16
         nxt: dict = {}
 
         def add(key, pb, pnb, lm_score):
-            cur = nxt.setdefault(key, [NEG_INF, NEG_INF, lm_score])
+            cur = nxt.setdefault(key, [NEG_INF, NEG_INF, lm_score])  # noqa: B023 -- called within this iteration
             cur[0], cur[1] = _lse(cur[0], pb), _lse(cur[1], pnb)
 
         for (words, node, last), (pb, pnb, lm_score) in beams.items():

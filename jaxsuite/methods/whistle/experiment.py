@@ -20,12 +20,12 @@ import jax
 import ml_collections
 import numpy as np
 
+from jaxsuite.audio import ipa
 from jaxsuite.core import config as config_lib
 from jaxsuite.core import identity
 from jaxsuite.core.loop import fit, host_batches
 from jaxsuite.data import commonvoice, fleurs
 from jaxsuite.data.cache import data_root, manifest_digest
-from jaxsuite.audio import ipa
 from jaxsuite.data.speech import to_arrays, transcribe
 from jaxsuite.methods.whistle import data as wdata
 from jaxsuite.methods.whistle import decoding, train
