@@ -6,6 +6,8 @@ SCHEMA = {
     "dataset": Choice("multi_digits", "multi_mnist", "shapes_dense", "nyuv2"),
     "data.n_train": Int(min=1),
     "data.n_test": Int(min=1),
+    "data.n_val": Int(min=0),
+    "data.val_fraction": Float(min=0.0, max=0.9),
     "data.image_size": Int(min=8),
     "model.kind": Choice("multi_column", "hard_sharing"),
     "model.fusion": Choice("nddr", "cross_stitch", "none"),
@@ -32,6 +34,9 @@ SCHEMA = {
 }
 
 CHECKS = [
+    Check(("data.val_fraction", "data.n_val"),
+          lambda c: c.dataset not in ("multi_digits", "multi_mnist") or c.data.val_fraction > 0 or c.data.n_val == 0,
+          "validation canvases need source digits: val_fraction must be > 0 when n_val > 0"),
     Check(("pretrain.steps", "finetune_steps"), lambda c: c.pretrain.steps + c.finetune_steps > 0,
           "must not both be 0: nothing would be trained"),
 ]

@@ -7,7 +7,7 @@ def get_config():
     c = load_config("nddr", "quick")
     with c.unlocked():
         c.dataset = "shapes_dense"
-        c.data.update({"n_train": 2000, "n_test": 400, "image_size": 64, "seed": 0})
+        c.data.update({"n_train": 2000, "n_val": 400, "n_test": 400, "image_size": 64, "seed": 0})
         c.model.update({"channels": (8, 16, 32), "depths": (1, 1, 1), "pool_strides": (2, 2, 2),
                         "dilations": (1, 1, 1), "head_hidden": 32, "head_dilation": 2, "dropout": 0.1})
         c.pretrain.update({"steps": 600, "lr": 0.02})

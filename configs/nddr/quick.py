@@ -12,7 +12,10 @@ VARIANTS = ("nddr", "nddr_shortcut", "single_task", "hard_sharing", "cross_stitc
 def get_config() -> ConfigDict:
     c = ConfigDict()
     c.dataset = "multi_digits"
-    c.data = ConfigDict({"n_train": 10000, "n_test": 2000, "seed": 0, "image_size": 64})
+    # val: a held-out part of the training data (val_fraction of the train pool's source digits, composed into
+    # n_val canvases), disjoint from test; every tuned choice below was made on it (README, "Validation").
+    c.data = ConfigDict({"n_train": 10000, "n_val": 2000, "n_test": 2000, "val_fraction": 0.2, "seed": 0,
+                         "image_size": 64})
     c.model = ConfigDict({
         "kind": "multi_column", "fusion": "nddr", "shortcut": False, "nddr_init": "constant",
         "init_weights": (0.9, 0.1), "nddr_bn_epsilon": 1e-5, "same_column_init": True,

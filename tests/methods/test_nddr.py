@@ -185,5 +185,36 @@ def test_every_variant_runs_through_reproduce(tmp_path):
                 "jax_version", "devices", "wall_seconds"):
         assert key in saved
     assert payload["variants"] == saved["variants"]
+    # validation metrics for every variant (what the preset's choices were made on), phase 1 on validation only
+    for name, m in saved["variants"].items():
+        assert 0.0 <= m["val_mean_accuracy"][0] <= 1.0, name
+    assert set(saved["extra"]["single_task_pretrain"]) == {"val_left_accuracy", "val_right_accuracy",
+                                                           "val_mean_accuracy"}
     # the single-task phase is trained once per seed and shared by the variants (its folder keyed by its config)
     assert len(list((tmp_path / "nddr" / "shared" / "pretrain").glob("seed0-*/summary.json"))) == 1
+
+
+def test_validation_split_is_held_out_of_train_and_disjoint_from_test(monkeypatch):
+    """multi_digits: validation canvases come from source digits of the train pool that train never uses; the
+    held-out indices depend on the seed and the sizes only (not on the data's values)."""
+    from jaxsuite.data import digits
+    from jaxsuite.methods.nddr import data as nddr_data
+
+    kept, held = nddr_data.held_out(100, 0.2, 0)
+    assert len(held) == 20 and not set(kept) & set(held) and len(kept) + len(held) == 100
+    np.testing.assert_array_equal(held, nddr_data.held_out(100, 0.2, 0)[1])
+    assert not np.array_equal(held, nddr_data.held_out(100, 0.2, 1)[1])
+
+    pools = []
+    compose = digits.compose_pairs
+
+    def spy(images, labels, n_pairs, **kw):
+        pools.append(images.copy())
+        return compose(images, labels, n_pairs, **kw)
+
+    monkeypatch.setattr(digits, "compose_pairs", spy)
+    cfg = tiny_config(["data.n_train=50", "data.n_val=20", "data.n_test=30"])
+    data = nddr_data.load(cfg)
+    assert {k: len(v["image"]) for k, v in data.items()} == {"train": 50, "val": 20, "test": 30}
+    train, val, test = ({img.tobytes() for img in p} for p in pools)
+    assert not train & val and not val & test and not train & test

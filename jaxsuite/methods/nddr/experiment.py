@@ -72,9 +72,22 @@ def load_data(config) -> dict:
     return _load(json.dumps({"dataset": config.dataset, "data": config.data.to_dict()}, sort_keys=True))
 
 
+def _scores(state, data: dict, batch_size: int, *, test: bool) -> dict[str, float]:
+    """Validation metrics as ``val_*``, and with ``test`` the test metrics (unprefixed) -- read once, at the end
+    of a run; nothing is selected on them."""
+    out = {}
+    if len(data["val"]["image"]):
+        out.update({f"val_{k}": v for k, v in train.evaluate(state, data["val"], batch_size).items()})
+    if test:
+        out.update(train.evaluate(state, data["test"], batch_size))
+    return out
+
+
 def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, data: dict, init_from=None,
-           progress: bool, desc: str):
-    """Train (or resume, or just restore) one phase; returns (fit result, test metrics, train seconds).
+           progress: bool, desc: str, test: bool = True):
+    """Train (or resume, or just restore) one phase; returns (fit result, metrics, train seconds): validation
+    metrics (``val_*``) and, where ``test`` (the end of a run, not the shared phase 1), test metrics -- at the
+    last step only: evaluations every ``eval_every`` steps read validation.
 
     A finished phase leaves ``summary.json``; restoring it again (the shared single-task phase, once per
     variant) reads its metrics from there instead of evaluating the same state again."""
@@ -89,7 +102,8 @@ def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, 
         train_step=train.train_step,
         batch_fn=host_batches(data["train"], cfg.batch_size, seed * 1000 + phase),
         num_steps=steps, workdir=workdir,
-        evaluate_fn=None if summary else (lambda s: train.evaluate(s, data["test"], cfg.eval_batch_size)),
+        evaluate_fn=None if summary else (lambda s: _scores(s, data, cfg.eval_batch_size,
+                                                                test=test and int(s.step) >= steps)),
         eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every, keep_checkpoints=cfg.keep_checkpoints,
         log_every=cfg.log_every, desc=desc, progress=progress)
     if summary is None and result.start_step < steps and not result.interrupted:
@@ -103,7 +117,8 @@ def _phase(cfg, *, steps: int, lr: float, seed: int, phase: int, workdir: Path, 
 
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
         progress: bool = True) -> dict | None:
-    """Train ``variant`` with ``seed`` in ``workdir`` (resuming), return its test metrics and seconds.
+    """Train ``variant`` with ``seed`` in ``workdir`` (resuming), return its validation (``val_*``) and test
+    metrics and seconds; the shared phase 1 reports validation metrics only (``pretrain_val_*``).
 
     Returns None if the run was stopped by a signal (its checkpoint is saved; run again to resume).
     """
@@ -126,7 +141,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         else workdir / "pretrain"
     pre, pre_metrics, pre_seconds = _phase(single, steps=config.pretrain.steps, lr=config.pretrain.lr, seed=seed, phase=0,
                                            workdir=pre_dir, data=data, progress=progress,
-                                           desc=f"single-task s{seed}")
+                                           desc=f"single-task s{seed}", test=False)
     if pre.interrupted:
         return None
     result, metrics, seconds = _phase(cfg, steps=config.finetune_steps, lr=config.optim.lr, seed=seed, phase=1,
