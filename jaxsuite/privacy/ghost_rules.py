@@ -37,7 +37,8 @@ bounded by construction:
   not certified (crafted cancellation, or a non-finite norm) is *rerouted*: it leaves the batched sum (its rows
   are zeroed) and up to ``FALLBACK_SLOTS`` such examples per layer get their per-example gradient built directly,
   norm and contribution from that tensor; any further one contributes zero and is counted as dropped. The
-  direct computation runs under ``lax.cond`` only in steps that have such an example.
+  direct computation costs K T p q; where that is more than an eighth of the Grams' B T^2 (p + q), it runs under
+  ``lax.cond`` only in steps that have such an example.
 
 An embedding row is used where the token is: per example, ``R_t = sum_s [id_t = id_s] g_s`` is the gradient of
 token t's row (O(T^2 q), the ghost form's cost); the norm is the sum of ``||R_t||^2`` over each row's first
@@ -72,6 +73,9 @@ UNIT_ROUNDOFF = 2.0 ** -24  # float32
 CANCELLATION_LIMIT = 1e4
 #: examples per ghost-form layer and step that can be rerouted to their own per-example gradient
 FALLBACK_SLOTS = 4
+#: the slots' per-example gradients are built in every step when they cost at most this share of the Grams
+#: (K T p q <= share x B T^2 (p + q)), else only in steps that reroute an example (``lax.cond``)
+SLOTS_ALWAYS_BUILT = 1 / 8
 
 
 def gamma(n: int) -> float:
@@ -180,7 +184,10 @@ def matmul_norms(a: jax.Array, g: jax.Array, to_leaves: Callable, slots: int = F
     def direct(_):
         return jnp.einsum("ktp,ktq->kpq", a[idx], g[idx], precision=HIGHEST)
 
-    own = lax.cond(jnp.any(in_slot), direct, lambda _: jnp.zeros((k, p, q), jnp.float32), None)
+    if k * p * q <= SLOTS_ALWAYS_BUILT * b * t * (p + q):  # cheap next to the Grams: always built (a lax.cond is
+        own = direct(None)                                  # a sync point in XLA's CPU schedule)
+    else:
+        own = lax.cond(jnp.any(in_slot), direct, lambda _: jnp.zeros((k, p, q), jnp.float32), None)
     own_sq = jnp.zeros((b,), jnp.float32).at[idx].set(jnp.sum(own ** 2, axis=(1, 2)))
     sq = jnp.where(ok, upper, jnp.where(in_slot, own_sq, jnp.inf))
     a_ok = jnp.where(ok[:, None, None], a, 0.0)

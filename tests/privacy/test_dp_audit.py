@@ -18,7 +18,7 @@ from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxsuite.privacy import dpsgd
+from jaxsuite.privacy import dpsgd, ghost_rules
 
 C = 1.0
 B = 16
@@ -158,6 +158,31 @@ def test_crafted_cancellation_cannot_push_one_example_past_the_clip(clipped, mod
             remove, replace, _, _ = _neighbours(model_cls, run, mode, _crafted(model_cls, s, rng), rng)
             assert remove <= C * (1 + TOL), f"{model_cls.__name__} {mode} s={s:g}: remove-one moved {remove}"
             assert replace <= 2 * C * (1 + TOL), f"{model_cls.__name__} {mode} s={s:g}: replace-one moved {replace}"
+
+
+def test_both_ways_of_building_the_rerouted_gradients_keep_the_bound(monkeypatch):
+    """The rerouted examples' gradients are built in every step where that is cheap next to the Grams, else under
+    ``lax.cond``; the small test layers take the second way, so the first is forced here."""
+    monkeypatch.setattr(ghost_rules, "SLOTS_ALWAYS_BUILT", math.inf)
+    for model_cls in (DenseGhost, ConvGhost):
+        graphdef, params, rest = nnx.split(model_cls(nnx.Rngs(0)), nnx.Param, ...)
+
+        def loss(p, one, graphdef=graphdef, rest=rest):
+            logits = nnx.merge(graphdef, p, rest)(one["x"])
+            return jnp.sum(one["mask"] * _ce(logits, one["y"]))
+
+        fn = jax.jit(dpsgd.clipped_grad_sum(loss, C, return_norms=True, return_stats=True, clipping="ghost"))
+
+        def run(mode, x, y, mask, fn=fn, params=params):
+            total, norms, stats = fn(params, {"x": jnp.asarray(x), "y": jnp.asarray(y), "mask": jnp.asarray(mask)})
+            flat = np.concatenate([np.asarray(leaf, np.float64).ravel() for leaf in jax.tree.leaves(total)])
+            return flat, np.asarray(norms), {k: int(v) for k, v in stats.items()}
+
+        rng = np.random.default_rng(5)
+        for s in (1e3, 1e6):
+            remove, replace, stats, _ = _neighbours(model_cls, run, "ghost", _crafted(model_cls, s, rng), rng)
+            assert remove <= C * (1 + TOL) and replace <= 2 * C * (1 + TOL), (model_cls.__name__, s)
+            assert stats["rerouted"] == 1
 
 
 def test_ghost_reroutes_the_crafted_examples_it_cannot_certify(clipped):
