@@ -11,7 +11,8 @@ convolution, or the same layer called several times), the example's gradient is 
     ||G||_F^2 = sum_{t,s} (a_t . a_s)(g_t . g_s)          (ghost: two T x T Gram matrices, O(T^2 (p + q)))
               = sum_{p,q} (sum_t a_tp g_tq)^2             (direct: the p x q gradient, O(T p q))
 
-A bias is a weight on a constant input 1 (appended to ``a_t``), so kernel and bias share one norm and one route.
+A bias is a weight on a constant input 1 (added to the Gram of the ``a_t``, not concatenated to them, which would
+give p an odd size that XLA's matrix kernels run slower), so kernel and bias share one norm and one route.
 The layer picks whichever form costs fewer multiply-adds (ghost when T (p + q) < p q), as mixed ghost clipping
 picks per layer.
 
@@ -95,11 +96,6 @@ def _rows(x: jax.Array, feature_ndim: int) -> jax.Array:
     return x.reshape(x.shape[0], -1, math.prod(x.shape[x.ndim - feature_ndim:])).astype(jnp.float32)
 
 
-def with_bias_input(a: jax.Array, use_bias: bool) -> jax.Array:
-    """[B, T, p] -> [B, T, p + 1] with a constant 1 appended (the bias's input) when the layer has a bias."""
-    return jnp.concatenate([a, jnp.ones(a.shape[:-1] + (1,), a.dtype)], -1) if use_bias else a
-
-
 def ghost_sq_norms(a: jax.Array, g: jax.Array) -> jax.Array:
     """Per-example ``||a_i^T g_i||_F^2`` from the two T x T Gram matrices (no error bound: see ``certified``)."""
     gram_a = jnp.einsum("btp,bsp->bts", a, a, precision=HIGHEST)
@@ -117,19 +113,22 @@ def use_ghost(t: int, p: int, q: int) -> bool:
     return t > 1 and t * (p + q) < p * q
 
 
-def certified(a: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(upper [B], ok [B] bool, ghost [B]) for a [B, T, p], g [B, T, q] (float32): ``upper`` = S~ + E >= the true
-    ``||a_i^T g_i||^2`` (module docstring), ``ok`` = finite and within the cancellation limit, ``ghost`` = S~."""
-    t, p, q = a.shape[1], a.shape[2], g.shape[2]
-    gram_a = jnp.einsum("btp,bsp->bts", a, a, precision=HIGHEST)
+def certified(a: jax.Array, g: jax.Array, bias: bool = False) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(upper [B], ok [B] bool, ghost [B]) for a [B, T, p], g [B, T, q] (float32) and, with ``bias``, a constant
+    input 1 appended to every a_t (the bias's; added to the Gram, not concatenated, so that p keeps its size):
+    ``upper`` = S~ + E >= the true squared norm of the layer's (kernel, bias) gradient (module docstring), ``ok`` =
+    finite and within the cancellation limit, ``ghost`` = S~."""
+    t, p, q = a.shape[1], a.shape[2] + bias, g.shape[2]
+    gram_a = jnp.einsum("btp,bsp->bts", a, a, precision=HIGHEST) + float(bias)
     gram_g = jnp.einsum("btq,bsq->bts", g, g, precision=HIGHEST)
-    na, ng = jnp.sqrt(jnp.sum(a * a, -1)), jnp.sqrt(jnp.sum(g * g, -1))  # [B, T]
+    na, ng = jnp.sqrt(jnp.sum(a * a, -1) + float(bias)), jnp.sqrt(jnp.sum(g * g, -1))  # [B, T]
     ghost = jnp.sum(gram_a * gram_g, axis=(1, 2))
     bsum = jnp.sum(na * ng, -1)  # sum_t |a_t| |g_t| >= ||G|| (triangle inequality)
-    err = (gamma(p) * jnp.einsum("bt,bs,bts->b", na, na, jnp.abs(gram_g))
-           + gamma(q) * jnp.einsum("bts,bt,bs->b", jnp.abs(gram_a), ng, ng)
-           + (UNIT_ROUNDOFF + gamma(t * t)) * jnp.sum(jnp.abs(gram_a * gram_g), axis=(1, 2))
-           + 3 * gamma(p) * gamma(q) * bsum ** 2) * 1.01  # (1.01: the rounding of the bound's own sums)
+    terms = (gamma(p) * (na[:, :, None] * na[:, None, :]) * jnp.abs(gram_g)  # (one fused pass over the T x T)
+             + gamma(q) * jnp.abs(gram_a) * (ng[:, :, None] * ng[:, None, :])
+             + (UNIT_ROUNDOFF + gamma(t * t)) * jnp.abs(gram_a * gram_g))
+    err = (jnp.sum(terms, axis=(1, 2)) + 3 * gamma(p) * gamma(q) * bsum ** 2) * 1.01  # (1.01: the bound's own
+    # rounding)
     upper = ghost + err
     ok = jnp.isfinite(upper) & jnp.isfinite(bsum) & (bsum ** 2 <= CANCELLATION_LIMIT * jnp.maximum(ghost - err, 0.0))
     ok = ok | (bsum == 0)  # (an example whose layer gradient is exactly zero: padding)
@@ -155,56 +154,74 @@ class Norms:
         self.dropped = jnp.zeros(sq.shape, bool) if dropped is None else dropped
 
 
-def matmul_norms(a: jax.Array, g: jax.Array, to_leaves: Callable, slots: int = FALLBACK_SLOTS) -> Norms:
-    """A weight (and bias) used as ``y_t = a_t W``: a [B, T, p(+1)] inputs (bias column appended), g [B, T, q]
-    output gradients; ``to_leaves([p(+1), q] or [B, p(+1), q]) -> {name: array}`` splits into the layer's leaves.
+def matmul_norms(a: jax.Array, g: jax.Array, bias: bool, to_leaves: Callable,
+                 slots: int = FALLBACK_SLOTS) -> Norms:
+    """A weight used as ``y_t = a_t W`` (+ b with ``bias``): a [B, T, p] inputs, g [B, T, q] output gradients;
+    ``to_leaves(kernel [p, q], bias [q] or None) -> {name: array}`` shapes the clipped sums as the layer's leaves.
 
-    One position (T = 1): ``|a|^2 |g|^2`` and the batched ``A^T (c g)``. Direct form: the per-example gradients,
-    their norms and ``sum_i c_i G_i``. Ghost form: certified norms (module docstring), the batched ``A^T (c g)``
-    over certified examples, and the rerouted ones' own gradients."""
+    One position (T = 1): ``(|a|^2 + 1) |g|^2`` and the batched ``A^T (c g)``. Direct form: the per-example
+    gradients, their norms and ``sum_i c_i G_i``. Ghost form: certified norms (module docstring), the batched
+    ``A^T (c g)`` over certified examples, and the rerouted ones' own gradients. The bias's gradient ``sum_t g_t``
+    always goes the kernel's way."""
     b, t, p = a.shape
     q = g.shape[-1]
+    one = float(bias)
     if t == 1:  # one position: ||a g^T||^2 = |a|^2 |g|^2 (no cancellation); each example's share of A^T (c g) is
         # a single product per entry
-        sq = jnp.sum(a[:, 0] ** 2, -1) * jnp.sum(g[:, 0] ** 2, -1)
-        return Norms(sq, lambda scale: to_leaves(jnp.einsum(
-            "bp,bq->pq", jnp.where((scale > 0)[:, None], a[:, 0], 0.0), scaled(scale, g[:, 0]), precision=HIGHEST)))
-    if not use_ghost(t, p, q):
+        sq = (jnp.sum(a[:, 0] ** 2, -1) + one) * jnp.sum(g[:, 0] ** 2, -1)
+
+        def sums_one(scale):
+            cg = scaled(scale, g[:, 0])
+            kernel = jnp.einsum("bp,bq->pq", jnp.where((scale > 0)[:, None], a[:, 0], 0.0), cg, precision=HIGHEST)
+            return to_leaves(kernel, jnp.sum(cg, axis=0) if bias else None)
+
+        return Norms(sq, sums_one)
+    if not use_ghost(t, p + bias, q):
         grads = jnp.einsum("btp,btq->bpq", a, g, precision=HIGHEST)
-        return Norms(jnp.sum(grads ** 2, axis=(1, 2)),
-                     lambda scale: to_leaves(jnp.sum(scaled(scale, grads), axis=0)))
-    upper, ok, _ = certified(a, g)
+        bgrads = jnp.sum(g, axis=1) if bias else None
+        sq = jnp.sum(grads ** 2, axis=(1, 2)) + (jnp.sum(bgrads ** 2, -1) if bias else 0.0)
+        return Norms(sq, lambda scale: to_leaves(jnp.sum(scaled(scale, grads), axis=0),
+                                                 jnp.sum(scaled(scale, bgrads), axis=0) if bias else None))
+    upper, ok, _ = certified(a, g, bias)
     k = min(b, slots)
     flagged = ~ok
     # rerouted: the first k flagged examples, finite ones first (a non-finite one contributes zero anyway)
     priority = jnp.where(flagged, jnp.where(jnp.isfinite(upper), 2.0, 1.0), 0.0)
     _, idx = lax.top_k(priority, k)
-    in_slot = jnp.zeros((b,), bool).at[idx].set(flagged[idx])
+    hit = (jnp.arange(b)[:, None] == idx[None, :]) & flagged[idx][None, :]  # [B, k]: example i in slot j (no scatter)
+    in_slot = jnp.any(hit, axis=1)
 
     def direct(_):
-        return jnp.einsum("ktp,ktq->kpq", a[idx], g[idx], precision=HIGHEST)
+        return (jnp.einsum("ktp,ktq->kpq", a[idx], g[idx], precision=HIGHEST),
+                jnp.sum(g[idx], axis=1) if bias else jnp.zeros((k, q), jnp.float32))
 
-    if k * p * q <= SLOTS_ALWAYS_BUILT * b * t * (p + q):  # cheap next to the Grams: always built (a lax.cond is
-        own = direct(None)                                  # a sync point in XLA's CPU schedule)
-    else:
-        own = lax.cond(jnp.any(in_slot), direct, lambda _: jnp.zeros((k, p, q), jnp.float32), None)
-    own_sq = jnp.zeros((b,), jnp.float32).at[idx].set(jnp.sum(own ** 2, axis=(1, 2)))
+    if k * (p + bias) * q <= SLOTS_ALWAYS_BUILT * b * t * (p + bias + q):  # cheap next to the Grams: always built
+        own, own_b = direct(None)                                           # (a lax.cond is a sync point in
+    else:                                                                   # XLA's CPU schedule)
+        own, own_b = lax.cond(jnp.any(in_slot), direct,
+                              lambda _: (jnp.zeros((k, p, q), jnp.float32), jnp.zeros((k, q), jnp.float32)), None)
+    own_sq = jnp.sum(jnp.where(hit, jnp.sum(own ** 2, axis=(1, 2)) + jnp.sum(own_b ** 2, -1), 0.0), axis=1)
     sq = jnp.where(ok, upper, jnp.where(in_slot, own_sq, jnp.inf))
     a_ok = jnp.where(ok[:, None, None], a, 0.0)
 
     def sums(scale):
-        batched = jnp.einsum("btp,btq->pq", a_ok, scaled(jnp.where(ok, scale, 0.0), g), precision=HIGHEST)
-        rerouted = jnp.sum(scaled(jnp.where(in_slot, scale, 0.0)[idx], own), axis=0)
-        return to_leaves(batched + rerouted)
+        cg = scaled(jnp.where(ok, scale, 0.0), g)
+        c_own = jnp.where(in_slot, scale, 0.0)[idx]
+        kernel = (jnp.einsum("btp,btq->pq", a_ok, cg, precision=HIGHEST)
+                  + jnp.sum(scaled(c_own, own), axis=0))
+        return to_leaves(kernel, jnp.sum(cg, axis=(0, 1)) + jnp.sum(scaled(c_own, own_b), axis=0) if bias else None)
 
     return Norms(sq, sums, rerouted=in_slot, dropped=flagged & ~in_slot & jnp.isfinite(upper))
 
 
-def split_bias(m: jax.Array, use_bias: bool, kernel: Callable) -> dict:
-    """[(B,) p(+1), q] -> {"kernel": kernel(rows without the bias row), "bias": the bias row}."""
-    if not use_bias:
-        return {"kernel": kernel(m)}
-    return {"kernel": kernel(m[..., :-1, :]), "bias": m[..., -1, :]}
+def kernel_and_bias(kernel_shape: Callable) -> Callable:
+    """(kernel [p, q], bias [q] or None) -> {"kernel": kernel_shape(kernel), "bias": bias} (the layer's leaves)."""
+    def leaves(kernel, bias):
+        out = {"kernel": kernel_shape(kernel)}
+        if bias is not None:
+            out["bias"] = bias
+        return out
+    return leaves
 
 
 class Rule:
@@ -240,8 +257,7 @@ class DenseRule(Rule):
         in_shape = tuple(xs[0].shape[c + 1] for c in first.axes)
         out_shape = gs[0].shape[gs[0].ndim - first.out_ndim:]
         kernel = lambda m: m.reshape(m.shape[:-2] + in_shape + out_shape)
-        return matmul_norms(with_bias_input(a, first.use_bias), g,
-                            lambda m: split_bias(m, first.use_bias, kernel))
+        return matmul_norms(a, g, first.use_bias, kernel_and_bias(kernel))
 
 
 class ConvRule(DenseRule):
@@ -294,14 +310,13 @@ class ConvRule(DenseRule):
         t, q, c = g.shape[1], g.shape[-1], xs[0].shape[-1]
         kernel = lambda m: m.reshape(m.shape[:-2] + first.kernel_size + (c, q))
         if use_ghost(t, math.prod(first.kernel_size) * c + first.use_bias, q):
-            a = with_bias_input(jnp.concatenate(slices, axis=-1), first.use_bias)
-            return matmul_norms(a, g, lambda m: split_bias(m, first.use_bias, kernel))
+            return matmul_norms(jnp.concatenate(slices, axis=-1), g, first.use_bias, kernel_and_bias(kernel))
         grads = [jnp.einsum("btc,btq->bcq", a, g, precision=HIGHEST) for a in slices]
-        if first.use_bias:
-            grads.append(jnp.sum(g, axis=1)[:, None])  # [B, 1, q]
-        sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads)
-        return Norms(sq, lambda scale: split_bias(
-            jnp.concatenate([jnp.sum(scaled(scale, k), axis=0) for k in grads]), first.use_bias, kernel))
+        bgrads = jnp.sum(g, axis=1) if first.use_bias else None
+        sq = sum(jnp.sum(k ** 2, axis=(1, 2)) for k in grads) + (jnp.sum(bgrads ** 2, -1) if first.use_bias else 0.0)
+        return Norms(sq, lambda scale: kernel_and_bias(kernel)(
+            jnp.concatenate([jnp.sum(scaled(scale, k), axis=0) for k in grads]),
+            jnp.sum(scaled(scale, bgrads), axis=0) if first.use_bias else None))
 
 
 class EmbedRule(Rule):
