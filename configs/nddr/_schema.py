@@ -30,6 +30,7 @@ SCHEMA = {
     "optim.head_w_lr_mult": Float(min=0.0),
     "optim.head_b_lr_mult": Float(min=0.0),
     "pretrain.lr": Float(above=0.0),
+    "hard_sharing_lr": Float(above=0.0),
     "loss.normals_weight": Float(min=0.0),
 }
 

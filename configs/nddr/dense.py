@@ -11,6 +11,8 @@ def get_config():
         c.model.update({"channels": (8, 16, 32), "depths": (1, 1, 1), "pool_strides": (2, 2, 2),
                         "dilations": (1, 1, 1), "head_hidden": 32, "head_dilation": 2, "dropout": 0.1})
         c.pretrain.update({"steps": 600, "lr": 0.02})
+        c.hard_sharing_lr = 0.02
+        c.optim.lr = 0.01  # as before the quick preset's lr was re-chosen on validation (not tuned for dense)
         c.finetune_steps = 600
         c.batch_size = 16
         c.eval_batch_size = 100

@@ -19,6 +19,7 @@ def get_config():
                         "fusion_lr_mult": 100.0, "head_w_lr_mult": 10.0, "head_b_lr_mult": 20.0})
         c.loss.normals_weight = 20.0
         c.pretrain.update({"steps": 20000, "lr": 1e-3})
+        c.hard_sharing_lr = 1e-3
         c.finetune_steps = 20000
         c.batch_size = 10
         c.eval_batch_size = 6

@@ -5,7 +5,7 @@ Phase 2 builds the variant's network, copies the task columns from phase 1 and f
 ``finetune_steps`` with the paper's optimiser. Phase 1 depends only on the seed, so `reproduce`
 trains it once per seed and every variant starts from the same single-task networks.
 ``hard_sharing`` has no task columns to inherit: it is trained from scratch for the whole budget
-(phase 1 + phase 2 steps).
+(phase 1 + phase 2 steps) at ``hard_sharing_lr``.
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     data = load_data(cfg)
     total = config.pretrain.steps + config.finetune_steps
     if cfg.model.kind == "hard_sharing":
-        result, metrics, seconds = _phase(cfg, steps=total, lr=config.pretrain.lr, seed=seed, phase=0,
+        result, metrics, seconds = _phase(cfg, steps=total, lr=config.hard_sharing_lr, seed=seed, phase=0,
                                           workdir=workdir / "train", data=data, progress=progress,
                                           desc=f"{variant} s{seed}")
         return None if result.interrupted else {**metrics, "train_seconds": seconds}
