@@ -48,7 +48,7 @@ def finished_run(tmp_path_factory):
 
 @pytest.mark.parametrize("args, field", [(["--variant", "nddr_lr1"], "variant"), (["--seed", "1"], "seed"),
                                          (["--variant", "cross_stitch"], "variant"),
-                                         (["--set", "optim.lr=0.02"], "config.optim.lr")])
+                                         (["--set", "optim.lr=0.037"], "config.optim.lr")])
 def test_run_refuses_a_workdir_of_another_run(finished_run, capsys, args, field):
     """Case 2: another variant, seed or setting on a finished workdir is refused, naming the field."""
     stamp = (finished_run / "identity.json").read_text()
