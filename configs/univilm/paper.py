@@ -5,7 +5,9 @@ vocabulary (data.vocab_file). The released sizes (hidden 768, 12 heads, FFN 3072
 cross 2, decoder 3 layers; 48 words, 48 frames of 1024-d S3D at 1 per second) and settings: MIL-NCE with n_pair 3
 over every middle clip and plain dot products, alignment over every clip, lr 1e-4 with the BERT branch x 0.1, 10%
 warm-up, weight decay 0.01, clip 1; fine-tuning lr 3e-5 (YouCookII), margin 0.1, beam 5. Batch sizes are what one
-accelerator holds (the paper: 1920 / 960 pairs by gradient accumulation); steps are the user's budget."""
+accelerator holds (the paper: 1920 / 960 pairs by gradient accumulation); steps are the user's budget.
+Validation: 10% of the training split's videos (data.val_fraction, seeded), as neither benchmark has a
+validation split of its own here (YouCookII's val split is the test split, as in the official code)."""
 import importlib.util
 from pathlib import Path
 
@@ -18,7 +20,7 @@ VARIANTS = _quick.VARIANTS
 def get_config():
     c = _quick.get_config()
     c.data.update({"name": "youcookii", "pretrain_videos": 1_000_000, "train_clips": 10_000, "test_clips": 3_500,
-                   "max_frames": 48, "feature_dim": 1024, "max_words": 48, "vocab_size": 30522,
+                   "max_frames": 48, "feature_dim": 1024, "max_words": 48, "vocab_size": 30522, "val_fraction": 0.1,
                    "vocab_file": "bert-base-uncased-vocab.txt"})
     c.model.update({"dim": 768, "heads": 12, "ffn": 3072, "text_layers": 12, "video_layers": 6, "cross_layers": 2,
                     "decoder_layers": 3, "dropout": 0.1})

@@ -16,7 +16,7 @@ from jaxsuite.methods.univilm import data as univl_data
 from jaxsuite.methods.univilm import decoding, experiment, losses, masking, metrics, networks, tokenizer, train
 from tests.helpers import assert_sharded_step_equals_single_device_step
 
-TINY = ["data.pretrain_videos=8", "data.train_clips=8", "data.test_clips=6", "data.vocab_size=100",
+TINY = ["data.pretrain_videos=8", "data.train_clips=8", "data.test_clips=6", "data.val_clips=6", "data.vocab_size=100",
         "model.dim=16", "model.heads=2", "model.ffn=32", "model.text_layers=1", "model.video_layers=1",
         "model.cross_layers=1", "model.decoder_layers=1", "pretrain.stage1_steps=2", "pretrain.stage2_steps=2",
         "pretrain.batch_videos=4", "finetune.retrieval_steps=2", "finetune.caption_steps=2",
@@ -240,6 +240,38 @@ def test_generator_is_deterministic_and_its_split_is_compositional():
     assert set(" ".join(train_text).split()) <= set(moving_shapes.corpus_words())
 
 
+def test_validation_clips_are_the_test_streams_next_clips_disjoint_from_test_with_held_out_pairs(cfg, splits):
+    """Validation is drawn as test is (every clip holds a held-out pair) from indices past the test set's, so the
+    test clips are unchanged and no clip is in both."""
+    d = cfg.data
+    gen = moving_shapes.generate("test", d.test_clips + d.val_clips, d.seed, frames_per_event=d.frames_per_event)
+    assert splits["captions"]["test"] == moving_shapes.generate("test", d.test_clips, d.seed)["text"]
+    assert splits["captions"]["val"] == gen["text"][d.test_clips:]
+    pairs = lambda text: {tuple(p.split()[1:3]) for p in text.split(" then ")}
+    assert all(pairs(t) & set(moving_shapes.HELDOUT) for t in splits["captions"]["val"])
+    assert splits["val"]["video"].shape == (d.val_clips, d.max_frames, d.feature_dim)
+    test_rows = {v.tobytes() for v in splits["test"]["video"]}
+    assert not any(v.tobytes() in test_rows for v in splits["val"]["video"])
+    assert not any(v.tobytes() in test_rows for v in splits["train"]["video"])
+
+
+def test_paper_scale_validation_holds_out_whole_training_videos_seeded_by_index():
+    ids = np.asarray(["a", "a", "b", "c", "c", "c", "d", "e", "e", "f"])
+    arrays = {"video_id": ids, "row": np.arange(len(ids))}
+    train_part, val_part = univl_data.hold_out_videos(arrays, 0.34, seed=0)
+    assert len(set(val_part["video_id"])) == 2  # round(6 x 0.34) of the 6 videos, with all of their clips
+    assert not set(val_part["video_id"]) & set(train_part["video_id"])
+    assert sorted([*train_part["row"], *val_part["row"]]) == list(range(len(ids)))
+    again = univl_data.hold_out_videos(arrays, 0.34, seed=0)[1]
+    np.testing.assert_array_equal(again["row"], val_part["row"])
+    other = [tuple(univl_data.hold_out_videos(arrays, 0.34, seed=s)[1]["video_id"]) for s in range(8)]
+    assert len(set(other)) > 1  # the seed picks the videos
+    _, one = univl_data.hold_out_videos(arrays, 0.34, seed=0, one_per_video=True)  # MSR-VTT: one caption each
+    assert sorted(one["video_id"]) == sorted(set(val_part["video_id"]))
+    with pytest.raises(UserError, match="at least 2"):
+        univl_data.hold_out_videos({"video_id": np.asarray(["a", "a"])}, 0.5, seed=0)
+
+
 def test_tokenizer_round_trips_and_reads_a_bert_vocab_file(splits, tmp_path):
     codec = splits["codec"]
     assert train.specials_of(codec) == train.Specials()  # the ids the module-level train_step assumes
@@ -314,10 +346,10 @@ def test_every_variant_runs_through_the_reproduce_path(cfg, tmp_path):
         run_cfg = with_align if variant == experiment.REFERENCE else cfg
         found = run_one("univilm", run_cfg, variant, 0, tmp_path / variant, shared_dir=tmp_path / "shared",
                         progress=False)
-        assert all(np.isfinite(found[k]) for k in experiment.METRICS), variant
+        assert all(np.isfinite(found[k]) and np.isfinite(found[f"val_{k}"]) for k in experiment.METRICS), variant
         assert 0.0 <= found["retrieval_r1"] <= 100.0 and found["retrieval_medr"] >= 1.0
         if variant == experiment.REFERENCE:
-            assert 0.0 <= found["extra/align_r1"] <= 100.0
+            assert 0.0 <= found["extra/align_r1"] <= 100.0 and 0.0 <= found["extra/val_align_r1"] <= 100.0
     # stage I is shared by the seed's StagedP variants
     assert len(list((tmp_path / "shared").glob("stage1-s0-*"))) == 1
 
@@ -365,3 +397,18 @@ def test_official_layouts_are_read_howto100m_youcookii_and_msrvtt(tmp_path):
         official_data.load_pickle(tmp_path / "evil.pickle", "caption pickle")
     with pytest.raises(UserError, match="youcookii_val.csv"):
         official_data.youcookii(tmp_path, "test", max_frames=6, feature_dim=8)
+    # the paper presets' path: YouCookII's val csv is the test split; validation is held out of train by video
+    data["b"] = {"start": [0], "end": [2], "text": ["pour milk"]}
+    (tmp_path / "youcookii_data.transcript.pickle").write_bytes(pickle.dumps(data))
+    (tmp_path / "youcookii_videos_features.pickle").write_bytes(pickle.dumps({"a": feats, "b": feats[5:]}))
+    (tmp_path / "youcookii_train.csv").write_text("video_id\na\nb\n")
+    (tmp_path / "youcookii_val.csv").write_text("video_id\na\n")
+    cfg = load_config("univilm", "paper", [
+        "data.name=youcookii", f"data.root={tmp_path}", f"data.howto_csv={tmp_path / 'howto.csv'}",
+        f"data.howto_captions={tmp_path / 'caption.pickle'}", f"data.howto_features={tmp_path / 'feats'}",
+        "data.pretrain_videos=1", "data.max_frames=6", "data.feature_dim=8", "data.max_words=8",
+        "data.vocab_size=40", "data.vocab_file=", "data.val_fraction=0.5"])
+    loaded = univl_data.load(cfg)
+    assert loaded["captions"]["test"] == ["crack eggs", "whisk"]
+    split_of = {tuple(loaded["captions"][k]) for k in ("train", "val")}
+    assert split_of == {("crack eggs", "whisk"), ("pour milk",)}  # one video each, never split

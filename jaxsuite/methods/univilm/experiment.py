@@ -1,6 +1,7 @@
 """How a variant of UniVL is run: pre-train (StagedP: stage I, then stage II), then fine-tune a copy for
 text-to-video retrieval (FT-Joint; FT-Align too when ``finetune.align_steps`` > 0) and a copy for captioning
-(video only), and score both on the test clips (held-out colour-shape pairs).
+(video only), and score both on the validation clips (``val_*``) and then, once per run at its end, on the test
+clips (both: clips with held-out colour-shape pairs; :mod:`data`).
 
 Stage I depends on the seed, the data, the model and its own settings only, so every StagedP variant of a seed
 shares it (``<shared_dir>/stage1-s<seed>-<digest>``); each variant then runs its own stage II.
@@ -14,8 +15,9 @@ Variants:
 * ``no_cmlm``, ``no_cmfm``, ``no_align``, ``no_decoder`` -- one stage-II objective dropped.
 
 Metrics: ``retrieval_r1`` (primary; text-to-video R@1 in percent, FT-Joint), ``retrieval_r5``, ``retrieval_r10``,
-``retrieval_medr``, ``caption_bleu4``, ``caption_rouge_l``, ``caption_cider``; ``params``; with FT-Align,
-``extra/align_r1`` etc.
+``retrieval_medr``, ``caption_bleu4``, ``caption_rouge_l``, ``caption_cider`` on the test split; the same on
+validation as ``val_retrieval_r1`` etc.; ``params``; with FT-Align, ``extra/align_r1`` (``extra/val_align_r1``)
+etc. Nothing is evaluated during training, so the test split is read only by the final scoring.
 """
 from __future__ import annotations
 
@@ -147,18 +149,24 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         params = pretrain(cfg, splits, seed, workdir, shared, progress, variant)
         if params is None:
             return None
-    test = {**splits["test"], "captions": splits["captions"]["test"]}
-    out = {}
     tasks = [("retrieval", "retrieval"), ("caption", "caption")] + ([("align", "extra/align")] if f.align_steps else [])
-    for task, prefix in tasks:
+    finished = {}
+    for task, _ in tasks:
         state = _phase(cfg, task, train.finetune_step_for(task, sp, float(f.margin)), splits["train"], f.batch_size,
                        seed, workdir / task, f"{variant} {task} s{seed}", progress, vocab, params)
         if state is None:
             return None
-        found = train.evaluate(state, test, codec=codec, task=task, beam=int(e.beam), max_len=int(e.max_len),
-                               batch_size=int(e.batch_size))
-        for k, v in found.items():
-            out[f"{prefix}_{k}"] = v
+        finished[task] = state
+    # every fine-tuned model scored on validation (val_*), then on the test split: once per run, at its end
+    out = {}
+    for split, tag in (("val", "val_"), ("test", "")):
+        data = {**splits[split], "captions": splits["captions"][split]}
+        for task, prefix in tasks:
+            found = train.evaluate(finished[task], data, codec=codec, task=task, beam=int(e.beam),
+                                   max_len=int(e.max_len), batch_size=int(e.batch_size))
+            head, _, name = prefix.rpartition("/")
+            for k, v in found.items():
+                out[f"{head}/{tag}{name}_{k}" if head else f"{tag}{name}_{k}"] = v
     out["params"] = train.param_count(state.params)  # every task's model is the same network
     out["train_seconds"] = time.perf_counter() - t0
     return out

@@ -90,12 +90,13 @@ def howto100m(csv_path, caption_pickle, features_dir, *, count: int, clips_per_v
 
 
 def youcookii(root, split: str, *, max_frames: int, feature_dim: int) -> dict:
-    """{"video" [N, F, D], "video_valid", "text" [N]}: every annotated segment of the split's videos."""
+    """{"video" [N, F, D], "video_valid", "text" [N], "video_id" [N]}: every annotated segment of the split's
+    videos (``video_id``: the segment's video, so a validation hold-out can keep a video's segments together)."""
     root = Path(root)
     data = load_pickle(root / "youcookii_data.transcript.pickle", "YouCookII data pickle")
     feats = load_pickle(root / "youcookii_videos_features.pickle", "YouCookII features pickle")
     name = {"train": "youcookii_train.csv", "test": "youcookii_val.csv"}[split]
-    clips, texts = [], []
+    clips, texts, ids = [], [], []
     for row in _csv_rows(root / name, "YouCookII csv", ("video_id",)):
         vid = row["video_id"]
         if vid not in data or vid not in feats:
@@ -103,12 +104,14 @@ def youcookii(root, split: str, *, max_frames: int, feature_dim: int) -> dict:
         for start, end, text in zip(data[vid]["start"], data[vid]["end"], data[vid]["text"]):
             clips.append(_fit(_segment(np.asarray(feats[vid]), start, end), max_frames, feature_dim))
             texts.append(str(text))
+            ids.append(vid)
     video, valid = _stack(clips)
-    return {"video": video, "video_valid": valid, "text": np.asarray(texts)}
+    return {"video": video, "video_valid": valid, "text": np.asarray(texts), "video_id": np.asarray(ids)}
 
 
 def msrvtt(root, split: str, *, max_frames: int, feature_dim: int) -> dict:
-    """Training: every caption of the 9k videos; test: the JSFusion 1k (video, sentence) pairs."""
+    """Training: every caption of the 9k videos; test: the JSFusion 1k (video, sentence) pairs. With ``video_id``
+    [N], each pair's video."""
     root = Path(root)
     feats = load_pickle(root / "msrvtt_videos_features.pickle", "MSR-VTT features pickle")
     if split == "train":
@@ -122,4 +125,5 @@ def msrvtt(root, split: str, *, max_frames: int, feature_dim: int) -> dict:
     if missing:
         raise UserError(f"MSR-VTT videos {missing[:5]} are missing from msrvtt_videos_features.pickle")
     video, valid = _stack([_fit(np.asarray(feats[v]), max_frames, feature_dim) for v, _ in pairs])
-    return {"video": video, "video_valid": valid, "text": np.asarray([str(c) for _, c in pairs])}
+    return {"video": video, "video_valid": valid, "text": np.asarray([str(c) for _, c in pairs]),
+            "video_id": np.asarray([str(v) for v, _ in pairs])}
