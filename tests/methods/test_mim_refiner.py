@@ -96,18 +96,20 @@ def test_stage2_freezes_encoder_and_stage3_decays_layerwise(tiny_config):
 
 def test_evaluate_reports_every_block_and_the_best_one(tiny_config):
     """``train.evaluate``: k-NN of each of the 3 blocks and of the final output; "best" picks its block on the
-    train split's validation part and reports that block's k-NN as ``knn_accuracy``."""
+    validation split and reports that block's test k-NN as ``knn_accuracy``."""
     cfg = tiny_config
     state = jax.jit(lambda: train.init(cfg, jax.random.PRNGKey(0), stage=3))()
     rng = np.random.default_rng(0)
     data = {s: {"image": rng.random((n, 16, 16, 1), np.float32), "label": np.arange(n) % 4}
-            for s, n in (("train", 40), ("test", 12))}
+            for s, n in (("train", 40), ("val", 12), ("test", 12))}
     final = train.evaluate(state, data, cfg.eval)
     assert final["evaluated_block"] == 3.0 and final["knn_accuracy"] == final["extra/knn_block3"]
     best_cfg = cfg.eval.copy_and_resolve_references()
     best_cfg.block = "best"
     best = train.evaluate(state, data, best_cfg)
-    assert best["knn_accuracy"] == best[f"extra/knn_block{int(best['evaluated_block'])}"]
+    chosen = int(best["evaluated_block"])
+    assert best["knn_accuracy"] == best[f"extra/knn_block{chosen}"]
+    assert best[f"extra/val_knn_block{chosen}"] == max(best[f"extra/val_knn_block{i}"] for i in range(4))
     best_cfg.block = "middle"
     with pytest.raises(Exception, match="eval.block"):
         train.evaluate(state, data, best_cfg)
@@ -225,3 +227,42 @@ def test_stage3_resume_continues_exactly(tiny_config, tmp_path):
     chex.assert_trees_all_equal(resumed.params, whole.params)
     chex.assert_trees_all_equal(resumed.aux, whole.aux)
     chex.assert_trees_all_equal(resumed.opt_state, whole.opt_state)
+
+
+def test_validation_is_held_out_of_train_and_disjoint_from_test(tiny_config):
+    """The validation part is a stratified share of the data set's train split, held out of everything trained
+    on; train, validation and test images are three disjoint sets."""
+    from jaxsuite.core.errors import ConfigError
+    from jaxsuite.data import image_splits
+    from jaxsuite.methods.mim_refiner import data as mr_data
+
+    splits = mr_data.load(tiny_config)
+    whole = image_splits.load(tiny_config.data)
+    assert len(splits["train"]["label"]) + len(splits["val"]["label"]) == len(whole["train"]["label"])
+    frac = len(splits["val"]["label"]) / len(whole["train"]["label"])
+    assert abs(frac - tiny_config.data.val_fraction) < 0.02
+    assert set(np.unique(splits["val"]["label"])) == set(np.unique(whole["train"]["label"]))  # stratified
+    keys = {name: {s["image"][i].tobytes() for i in range(len(s["image"]))} for name, s in splits.items()}
+    assert not keys["train"] & keys["val"] and not keys["val"] & keys["test"] and not keys["train"] & keys["test"]
+    bad = tiny_config.copy_and_resolve_references()
+    bad.data.val_fraction = 1.5
+    with pytest.raises(ConfigError, match="data.val_fraction"):
+        mr_data.load(bad)
+
+
+def test_evaluated_block_is_chosen_on_validation_only():
+    """eval.block="best" picks the block with the best validation k-NN; the test labels cannot move it."""
+    from ml_collections import ConfigDict
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 8)) * 5
+    y = {"train": rng.integers(0, 3, 200), "val": rng.integers(0, 3, 60), "test": rng.integers(0, 3, 60)}
+    # block 0: separable everywhere; block 1: separable only on test (noise on train / val)
+    feats = {s: np.stack([centers[v] + rng.normal(size=(len(v), 8)),
+                          (centers[v] if s == "test" else 0) + rng.normal(size=(len(v), 8)) * 5]) for s, v in y.items()}
+    splits = {s: {"label": v} for s, v in y.items()}
+    e = ConfigDict({"block": "best", "knn_k": 5, "knn_tau": 0.07, "linear_steps": 20, "one_shot_draws": 2})
+    out = probe.evaluate_features(e, feats, splits, seed=0)
+    assert out["evaluated_block"] == 0.0
+    assert out["val_knn_accuracy"] == out["extra/val_knn_block0"] > 0.9
+    assert out["knn_accuracy"] == out["extra/knn_block0"]

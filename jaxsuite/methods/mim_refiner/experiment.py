@@ -4,7 +4,7 @@ Per seed, one MAE is pre-trained (``mae.steps``) and shared by every variant of 
 (``<shared_dir>/mae/seed<N>``). Then:
 
 * ``mae_last`` / ``mae_best_block`` -- the MAE's frozen features: the final output, or the block whose k-NN
-  accuracy on a validation part of the train split is best (chosen without the test split);
+  accuracy on the validation split is best (chosen without the test split);
 * ``mae_continued`` -- MAE training continued for as many steps (same batch) as the refiner's stage 2 +
   stage 3, with a fresh warm-up + cosine schedule, as the refiner gets;
 * ``refined_single`` / ``refined_multi`` -- MIM-Refiner from the MAE: stage 2 (heads only) then stage 3
@@ -12,9 +12,11 @@ Per seed, one MAE is pre-trained (``mae.steps``) and shared by every variant of 
   ``refine.head_blocks``;
 * ``raw_pixels`` -- the same probes on standardised pixels: how much any network adds at this scale.
 
-Every variant reports k-NN accuracy of every block (``extra/knn_block<i>``; index ``depth`` = the final
-output) and, for the evaluated block, ``knn_accuracy`` (the primary metric), ``linear_accuracy`` and
-``one_shot_accuracy`` on the held-out test part.
+Every variant reports, on the validation split (held out of the train split and of all training), k-NN
+accuracy of every block (``extra/val_knn_block<i>``; index ``depth`` = the final output) and the evaluated
+block's ``val_knn_accuracy`` / ``val_linear_accuracy`` / ``val_one_shot_accuracy``; then, reading the test
+split once at the end, the same on test: ``extra/knn_block<i>``, ``knn_accuracy`` (the primary metric),
+``linear_accuracy`` and ``one_shot_accuracy``.
 """
 from __future__ import annotations
 
@@ -88,6 +90,14 @@ def _mae_step(cfg):
     return functools.partial(mae.train_step, crop_scale=tuple(cfg.mae.crop_scale))
 
 
+def _mae_spec(config, seed: int) -> dict:
+    """What the shared MAE of a seed is a function of: the data, the encoder, the MAE's own settings and the
+    batch; not the refiner's or the probes' settings, so runs that differ only there (variants, tuning trials)
+    share it."""
+    run = identity.run_config(config)
+    return {"seed": seed, **{key: run.get(key) for key in ("data", "model", "mae", "batch_size")}}
+
+
 def pretrain_mae(cfg, train_split, seed: int, workdir: Path, progress: bool):
     return _fit(cfg, init_fn=lambda: mae.init(cfg, jax.random.PRNGKey(seed)), step_fn=_mae_step(cfg),
                 arrays={"image": train_split["image"]}, steps=cfg.mae.steps, seed=seed, workdir=workdir,
@@ -99,14 +109,12 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     cfg = variant_config(config, variant)
     workdir = Path(workdir)
     splits = mr_data.load(cfg)
-    mae_dir = (identity.phase_dir(Path(shared_dir) / "mae", f"seed{seed}",  # keyed by the config that trains it
-                                  {"config": identity.run_config(config), "seed": seed}, NAME)
+    mae_dir = (identity.phase_dir(Path(shared_dir) / "mae", f"seed{seed}", _mae_spec(config, seed), NAME)
                if shared_dir else workdir / "mae")
     t0 = time.perf_counter()
     if cfg.kind == "raw":
-        flat = {k: splits[k]["image"].reshape(1, len(splits[k]["image"]), -1) for k in ("train", "test")}
-        return {**probe.evaluate_features(cfg.eval, flat["train"], flat["test"], splits, split_seed=cfg.data.split_seed,
-                                          seed=seed),
+        flat = {k: v["image"].reshape(1, len(v["image"]), -1) for k, v in splits.items()}
+        return {**probe.evaluate_features(cfg.eval, flat, splits, seed=seed),
                 "train_seconds": time.perf_counter() - t0}
     if cfg.mae.get("checkpoint"):  # a pre-trained MIM model (paper preset): refine it, no MAE training here
         if cfg.kind == "mae_continued":
@@ -145,7 +153,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         if s3.interrupted:
             return None
         encoder = train.eval_encoder(s3.state)
-    metrics.update(probe.evaluate_encoder(cfg.eval, encoder, splits, split_seed=cfg.data.split_seed, seed=seed))
+    metrics.update(probe.evaluate_encoder(cfg.eval, encoder, splits, seed=seed))
     metrics["train_seconds"] = time.perf_counter() - t0
     return metrics
 

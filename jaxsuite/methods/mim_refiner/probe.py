@@ -115,33 +115,44 @@ def one_shot_accuracy(train_f, train_y, test_f, test_y, *, num_classes: int, dra
     return float(np.mean(accs))
 
 
-def evaluate_encoder(e, encoder: ViT, splits: dict, *, split_seed: int, seed: int) -> dict:
-    """``evaluate_features`` on the CLS features of every block of ``encoder`` for both splits."""
-    return evaluate_features(e, extract(encoder, splits["train"]["image"]), extract(encoder, splits["test"]["image"]),
-                             splits, split_seed=split_seed, seed=seed)
+def evaluate_encoder(e, encoder: ViT, splits: dict, *, seed: int) -> dict:
+    """``evaluate_features`` on the CLS features of every block of ``encoder`` for every split."""
+    return evaluate_features(e, {name: extract(encoder, splits[name]["image"]) for name in splits}, splits, seed=seed)
 
 
-def evaluate_features(e, train_f: np.ndarray, test_f: np.ndarray, splits: dict, *, split_seed: int,
-                      seed: int) -> dict:
-    """Features [blocks, N, D] (the last one the final output) -> ``extra/knn_block<i>`` for every block and the
-    evaluated block's ``knn_accuracy`` / ``linear_accuracy`` / ``one_shot_accuracy``. ``e``: block, knn_k, knn_tau,
-    linear_steps, one_shot_draws, val_fraction (the config's ``eval`` section)."""
-    ytr, yte = splits["train"]["label"], splits["test"]["label"]
+def evaluate_features(e, features: dict[str, np.ndarray], splits: dict, *, seed: int) -> dict:
+    """Features ``{"train", "val", "test"} -> [blocks, N, D]`` (the last block the final output) -> the metrics.
+
+    Validation first, and every choice from it: ``extra/val_knn_block<i>`` for every block, the evaluated block
+    (``e.block``: "final", or "best" = the best validation k-NN) and its ``val_knn_accuracy`` /
+    ``val_linear_accuracy`` / ``val_one_shot_accuracy``. Then the test split, read once: ``extra/knn_block<i>``
+    (the per-block figure) and the evaluated block's ``knn_accuracy`` / ``linear_accuracy`` /
+    ``one_shot_accuracy``. The labelled bank of every probe is the train part (validation held out of it).
+    ``e``: block, knn_k, knn_tau, linear_steps, one_shot_draws (the config's ``eval`` section)."""
+    ytr = splits["train"]["label"]
     nc = int(ytr.max()) + 1
-    knn = functools.partial(knn_accuracy, k=e.knn_k, tau=e.knn_tau, num_classes=nc)
-    out = {f"extra/knn_block{i}": knn(train_f[i], ytr, test_f[i], yte) for i in range(len(train_f))}
-    if e.block == "final":
-        block = len(train_f) - 1
-    elif e.block == "best":  # validation: a fixed part of the train split queries the rest
-        val = np.random.default_rng(split_seed).permutation(len(ytr))[:int(e.val_fraction * len(ytr))]
-        rest = np.setdiff1d(np.arange(len(ytr)), val)
-        block = int(np.argmax([knn(f[rest], ytr[rest], f[val], ytr[val]) for f in train_f]))
-    else:
+    train_f = features["train"]
+    depth = len(train_f)
+    if e.block not in ("final", "best"):
         raise ConfigError(f"config key 'eval.block' must be 'final' or 'best', got {e.block!r}")
-    out["knn_accuracy"] = out[f"extra/knn_block{block}"]
-    out["linear_accuracy"] = linear_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
-                                             steps=e.linear_steps)
-    out["one_shot_accuracy"] = one_shot_accuracy(train_f[block], ytr, test_f[block], yte, num_classes=nc,
-                                                 draws=e.one_shot_draws, seed=seed)
+    knn = functools.partial(knn_accuracy, k=e.knn_k, tau=e.knn_tau, num_classes=nc)
+    out = {}
+
+    def probes(split: str, block: int, prefix: str) -> None:
+        f, y = features[split][block], splits[split]["label"]
+        out[f"{prefix}knn_accuracy"] = knn(train_f[block], ytr, f, y)
+        out[f"{prefix}linear_accuracy"] = linear_accuracy(train_f[block], ytr, f, y, num_classes=nc,
+                                                          steps=e.linear_steps)
+        out[f"{prefix}one_shot_accuracy"] = one_shot_accuracy(train_f[block], ytr, f, y, num_classes=nc,
+                                                              draws=e.one_shot_draws, seed=seed)
+
+    val_knn = [knn(train_f[i], ytr, features["val"][i], splits["val"]["label"]) for i in range(depth)]
+    out.update({f"extra/val_knn_block{i}": v for i, v in enumerate(val_knn)})
+    block = depth - 1 if e.block == "final" else int(np.argmax(val_knn))
     out["evaluated_block"] = float(block)
+    probes("val", block, "val_")
+    # the test split: read once, at the end of the run
+    out.update({f"extra/knn_block{i}": knn(train_f[i], ytr, features["test"][i], splits["test"]["label"])
+                for i in range(depth)})
+    probes("test", block, "")
     return out

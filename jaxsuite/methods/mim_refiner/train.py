@@ -160,8 +160,8 @@ def eval_encoder(state: TrainState):
     return state.merge(params).encoder
 
 
-def evaluate(state: TrainState, data: dict, eval_cfg, *, split_seed: int = 0, seed: int = 0) -> dict:
+def evaluate(state: TrainState, data: dict, eval_cfg, *, seed: int = 0) -> dict:
     """Frozen-feature metrics of the state's evaluation encoder (``probe.evaluate_encoder``): ``data`` is
-    {"train": {"image", "label"}, "test": {...}}; ``eval_cfg`` the config's ``eval`` section. Host-side
-    (k-NN and the probes run jitted per chunk / per fit, the block choice in numpy)."""
-    return probe.evaluate_encoder(eval_cfg, eval_encoder(state), data, split_seed=split_seed, seed=seed)
+    {"train": {"image", "label"}, "val": {...}, "test": {...}}; ``eval_cfg`` the config's ``eval`` section.
+    Host-side (k-NN and the probes run jitted per chunk / per fit, the block choice in numpy)."""
+    return probe.evaluate_encoder(eval_cfg, eval_encoder(state), data, seed=seed)
