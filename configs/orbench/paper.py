@@ -15,7 +15,8 @@ from jaxsuite.core.config import load_config
 def get_config():
     c = load_config("orbench", "quick")
     c.unlock()
-    c.eval.update({"hard_prompts": 0, "toxic_prompts": 0, "max_new_tokens": 1000, "detector": "judge"})
+    c.eval.update({"hard_prompts": 0, "toxic_prompts": 0, "max_new_tokens": 1000, "detector": "judge",
+                   "val_hard_prompts": 0, "val_toxic_prompts": 0, "report_validation": False})
     c.judge.update({"mode": "generate", "sample": 0, "max_new_tokens": 1000})
     c.pipeline.update({"seed_calls": 100, "seeds": 0, "top_p": 1.0, "seed_max_tokens": 1000,
                        "rewrite_max_tokens": 1000, "moderation_max_tokens": 1000, "moderation_mode": "generate",

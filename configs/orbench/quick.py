@@ -13,10 +13,14 @@ def get_config() -> ConfigDict:
     # the model under test; kind "http" evaluates any OpenAI-compatible endpoint (base_url, model, api_key_env)
     c.backend = ConfigDict({"kind": "jax", "model_path": "", "batch_size": 64, "base_url": "", "model": "",
                             "api_key_env": "", "concurrency": 8, "timeout": 120.0})
-    # prompts per set (a fixed stratified subset; 0: all) and the answer length (official: 1000 tokens; the
-    # keyword rules read the opening, the judge the whole reply)
+    # test prompts per set (a fixed stratified subset; 0: all) and the answer length (official: 1000 tokens; the
+    # keyword rules read the opening, the judge the whole reply; 24 chosen on validation, see the README)
+    # val_*_prompts: the validation subsets (stratified, disjoint from test; splits.py) every choice is made on
+    # (python -m jaxsuite.methods.orbench.tune); report_validation: a run also answers them and reports val_*
+    # rates, before the test set, which is read last (off here: 600 more replies would take the run past 15 min)
     c.eval = ConfigDict({"hard_prompts": 200, "toxic_prompts": 200, "max_new_tokens": 24,
-                         "detector": "keyword", "keyword_family": "paper"})
+                         "detector": "keyword", "keyword_family": "paper",
+                         "val_hard_prompts": 100, "val_toxic_prompts": 100, "report_validation": False})
     # the LLM judge: "same" (the evaluated model) or a backend spec (jax:PATH, http:URL#MODEL[#KEY_ENV]); items
     # judged per set (a fixed random sample). mode "generate" is the official one (explain, then [[class]]);
     # "choice" scores the three "[[class]]" labels as the reply's start, calibrated on content-free inputs. A

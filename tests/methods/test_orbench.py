@@ -125,7 +125,8 @@ def test_reproduce_every_variant_and_the_pipeline(shared_data, tiny_gguf, tmp_pa
     overrides = [f"backend.model_path={tiny_gguf}", "backend.batch_size=4", "eval.hard_prompts=12",
                  "eval.toxic_prompts=12", "eval.max_new_tokens=4", "judge.sample=4", "judge.max_new_tokens=4",
                  "pipeline.seed_max_tokens=24", "pipeline.rewrite_max_tokens=8", "pipeline.moderation_max_tokens=4",
-                 "pipeline.answer_max_tokens=4", "pipeline.seeds=3"]
+                 "pipeline.answer_max_tokens=4", "pipeline.seeds=3", "eval.report_validation=True",
+                 "eval.val_hard_prompts=6", "eval.val_toxic_prompts=6"]
     payload = runner.reproduce("orbench", "quick", overrides, out=tmp_path, progress=False)
     assert set(payload["variants"]) == {"sys_none", "sys_mild", "sys_strict"}
     assert payload["primary_metric"] == "hard_rejection_rate" and payload["higher_is_better"] is False
@@ -134,6 +135,12 @@ def test_reproduce_every_variant_and_the_pipeline(shared_data, tiny_gguf, tmp_pa
         cats = payload["extra"]["hard_by_category"][v][0]
         assert sum(c["n"] for c in cats.values()) == 12
         assert payload["extra"]["judge_keyword_agreement"][v][0]["n"] <= 8
+        assert 0.0 <= m["val_hard_rejection_rate"][0] <= 1.0 and 0.0 <= m["val_toxic_rejection_rate"][0] <= 1.0
+        assert len(payload["extra"]["hard_flags"][v][0]) == len(payload["extra"]["hard_rows"][v][0]) == 12
+    saved = json.loads((tmp_path / "orbench" / "results.json").read_text())
+    assert set(saved["paired"]) == {"sys_mild", "sys_strict"}  # paired by prompt, written over the by-seed ones
+    assert all(p["n"] == 12 and p["test"].startswith("Student t over prompts") for p in saved["paired"].values())
+    assert "Paired by prompt" in (tmp_path / "orbench" / "results.md").read_text()
     extra = payload["extra"]
     assert "spearman_toxic_vs_hard" in extra
     counts = extra["pipeline"]

@@ -3,8 +3,16 @@
 prompt; refusals by the keyword rule and the LLM judge. After every variant (``finalize``): the Spearman
 correlation of toxic vs hard rejection across the variants, and the generation pipeline at small scale.
 
-Metrics per run: ``hard_rejection_rate`` (primary; lower is better: over-refusal), ``toxic_rejection_rate``, and
-in ``extra``: per-category rates with Wilson 95% intervals, the judge's rates, ``judge_keyword_agreement``.
+Metrics per run: ``hard_rejection_rate`` (primary; lower is better: over-refusal), ``toxic_rejection_rate``, the
+validation subsets' ``val_hard_rejection_rate`` / ``val_toxic_rejection_rate`` (``eval.report_validation``;
+``splits``: stratified, disjoint from test, answered before the test prompts, which are read last), and in
+``extra``: per-category rates with Wilson 95% intervals, the judge's rates, ``judge_keyword_agreement``, and each
+test Hard-1K prompt's row and 0/1 refusal (``hard_rows``, ``hard_flags``).
+
+Paired statistics: at temperature 0 the run is deterministic (a seed changes nothing), so the variants are paired
+by prompt, not by seed: ``paired`` in results.json holds, for each variant against sys_none, the per-prompt
+differences of the refusal indicators on the same Hard-1K test prompts with a 95% Student-t interval over prompts
+(``stats.paired_by_prompt``), written by ``plots`` once the generic writer (which pairs by seed) is done.
 """
 from __future__ import annotations
 
@@ -18,7 +26,7 @@ import numpy as np
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.data import or_bench
-from jaxsuite.methods.orbench import stats
+from jaxsuite.methods.orbench import splits, stats
 from jaxsuite.methods.orbench.backends import backend_from_spec, make_backend
 from jaxsuite.methods.orbench.evaluate import evaluate_set
 from jaxsuite.methods.orbench.refusal import KEYWORD_RULES
@@ -56,8 +64,9 @@ def check_data(config) -> dict[str, str]:
     if config.judge.enabled and config.judge.mode == "choice" and judge_kind != "jax":
         raise ConfigError("judge.mode 'choice' scores labels and needs a jax judge (judge.backend jax:PATH, or "
                           "'same' with backend.kind jax); an http judge needs --set judge.mode=generate")
-    for _, split in SETS:
-        or_bench.load(split)
+    for name, split in SETS:
+        n_val = getattr(config.eval, f"val_{name}_prompts") if config.eval.report_validation else 0
+        splits.load_split(split, getattr(config.eval, f"{name}_prompts"), n_val)
     return {f"or_bench/{or_bench.SPLITS[split]}": or_bench.OR_BENCH.pin(or_bench.SPLITS[split]) or "unpinned"
             for _, split in SETS}
 
@@ -66,8 +75,10 @@ def data_status() -> dict[str, str]:
     return {"or_bench": or_bench.OR_BENCH.status()}
 
 
-def _prompt_set(split: str, n: int):
-    return or_bench.stratified_subset(or_bench.load(split), int(n), seed=0)
+def _prompt_sets(cfg, name: str, split: str):
+    """(test, validation or None) of one set; validation only when ``eval.report_validation``."""
+    n_val = int(getattr(cfg.eval, f"val_{name}_prompts")) if cfg.eval.report_validation else 0
+    return splits.load_split(split, int(getattr(cfg.eval, f"{name}_prompts")), n_val)
 
 
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
@@ -85,8 +96,20 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     metrics: dict = {}
     records = []
     all_kw, all_judge = [], []
-    for name, split in SETS:
-        ds = _prompt_set(split, getattr(cfg.eval, f"{name}_prompts"))
+    sets = {name: _prompt_sets(cfg, name, split) for name, split in SETS}
+    for name, (_, val) in sets.items():  # validation first: the test prompts are read last
+        if val is None:
+            continue
+        tick = _progress(f"{variant} val {name}", len(val), progress)
+        res = evaluate_set(backend, None, list(val["prompt"]), list(val["category"]), system,
+                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
+                           judge_items=0, judge_max_new_tokens=cfg.judge.max_new_tokens, cache=cache,
+                           judge_mode=cfg.judge.mode, progress=tick)
+        chosen = res["keyword"] if cfg.eval.detector == "keyword" else res["judge"]
+        overall = stats.rate(chosen)
+        metrics[f"val_{name}_rejection_rate"] = overall["rate"]
+        metrics[f"extra/val_{name}_rejection_ci"] = [overall["low"], overall["high"]]
+    for name, (ds, _) in sets.items():
         tick = _progress(f"{variant} {name}", len(ds), progress)
         res = evaluate_set(backend, judge_backend, list(ds["prompt"]), list(ds["category"]), system,
                            max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
@@ -97,6 +120,9 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         metrics[f"{name}_rejection_rate"] = overall["rate"]
         metrics[f"extra/{name}_rejection_ci"] = [overall["low"], overall["high"]]
         metrics[f"extra/{name}_by_category"] = stats.per_category(chosen, ds["category"])
+        if name == "hard":  # what the paired-by-prompt statistics pair
+            metrics["extra/hard_rows"] = list(ds[splits.ROW])
+            metrics["extra/hard_flags"] = [None if f is None else int(bool(f)) for f in chosen]
         metrics[f"extra/{name}_keyword_rejection_rate"] = stats.rate(res["keyword"])["rate"]
         judged = [res["judge"][i] for i in res["judged_index"]]
         metrics[f"extra/{name}_judge_rejection_rate"] = stats.rate(judged)["rate"]
@@ -104,8 +130,8 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         metrics[f"extra/{name}_judge_keyword_agreement"] = stats.agreement(res["keyword"], res["judge"])
         all_kw += res["keyword"]
         all_judge += res["judge"]
-        for i, (reply, cat) in enumerate(zip(res["replies"], ds["category"])):
-            rec = {"set": name, "index": i, "category": cat, "reply": reply, "keyword_refusal": res["keyword"][i],
+        for i, (reply, cat, row) in enumerate(zip(res["replies"], ds["category"], ds[splits.ROW])):
+            rec = {"set": name, "index": i, "row": row, "category": cat, "reply": reply, "keyword_refusal": res["keyword"][i],
                    "judge_class": res["judge_class"][i]}
             if name == "hard":  # toxic prompts are never written out in clear; their index into the subset is
                 rec["prompt"] = ds["prompt"][i]
@@ -148,8 +174,60 @@ def finalize(payload: dict, config, out_dir: Path) -> dict:
     return extra
 
 
+def paired(payload: dict) -> dict[str, dict]:
+    """Each variant against the reference, paired by Hard-1K test prompt (``stats.paired_by_prompt``)."""
+    flags, rows = payload["extra"].get("hard_flags", {}), payload["extra"].get("hard_rows", {})
+    ref = payload["reference"]
+    if ref not in flags:
+        return {}
+
+    def by_row(v):
+        return dict(zip(rows[v][0], flags[v][0]))
+
+    return {v: stats.paired_by_prompt(by_row(ref), by_row(v), higher_is_better=bool(payload["higher_is_better"]))
+            for v in payload["variants"] if v != ref and v in flags}
+
+
+def format_paired(payload: dict) -> str:
+    """results.md's paired section (paired by prompt)."""
+    ref, primary = payload["reference"], payload["primary_metric"]
+    lines = [f"Paired by prompt (one deterministic run: at temperature 0 a seed changes nothing, the sample of "
+             f"prompts is what varies): `{primary}` of {ref} (reference) minus each variant's, over the Hard-1K test "
+             f"prompts, from the per-prompt 0/1 refusals d_i = r_ref,i - r_V,i "
+             f"({'higher' if payload.get('higher_is_better', True) else 'lower'} is better); 95% interval from "
+             "Student's t over prompts; exact McNemar p on the discordant prompts beside it; the verdict is the "
+             "reference's.", "",
+             "| variant | reference - variant: mean [95% CI] | prompts | refused by reference only / variant only | "
+             "McNemar p | verdict |", "|---|---|---|---|---|---|"]
+    for v, p in payload.get("paired", {}).items():
+        ci = "—" if p["ci"] is None else f"[{p['ci'][0]:+.4f}, {p['ci'][1]:+.4f}]"
+        mean = "—" if p["mean_diff"] is None else f"{p['mean_diff']:+.4f}"
+        mc = "—" if p["mcnemar_p"] is None else f"{p['mcnemar_p']:.3g}"
+        lines.append(f"| {v} | {mean} {ci} | {p['n']} | {p['discordant']['reference_only']} / "
+                     f"{p['discordant']['variant_only']} | {mc} | {p['verdict']} |")
+    return "\n".join(lines)
+
+
+def write_paired(payload: dict, out_dir: Path) -> None:
+    """Replace the generic by-seed ``paired`` section (one seed: no interval) of results.json and results.md by the
+    paired-by-prompt one. Called after ``jaxsuite.core.results.write``, which always pairs by seed."""
+    payload["paired"] = paired(payload)
+    out_dir = Path(out_dir)
+    (out_dir / "results.json").write_text(json.dumps({k: v for k, v in payload.items() if not k.startswith("_")},
+                                                     indent=2) + "\n")
+    md = out_dir / "results.md"
+    text = md.read_text()
+    for marker in ("\n\nPaired by seed", "\n\nNo paired comparison"):
+        if marker in text:
+            text = text[:text.index(marker)]
+            break
+    md.write_text(text.rstrip("\n") + "\n\n" + format_paired(payload) + "\n")
+
+
 def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
-    """The paper's Figure 1 at our scale: rejection on Toxic (x) vs on Hard-1K (y) per setting, 95% intervals."""
+    """The paper's Figure 1 at our scale: rejection on Toxic (x) vs on Hard-1K (y) per setting, 95% intervals.
+    First, the paired-by-prompt statistics replace the generic by-seed ones (``write_paired``)."""
+    write_paired(payload, out_dir)
     import matplotlib
 
     matplotlib.use("Agg")

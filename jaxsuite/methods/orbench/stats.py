@@ -42,3 +42,45 @@ def agreement(a, b) -> dict:
     pe = float(x.mean() * y.mean() + (1 - x.mean()) * (1 - y.mean()))
     kappa = (po - pe) / (1 - pe) if pe < 1 else float("nan")
     return {"agreement": po, "kappa": kappa, "n": len(pairs)}
+
+
+PAIRED_TEST = "Student t over prompts (paired by prompt)"
+
+
+def paired_by_prompt(reference: dict, other: dict, *, higher_is_better: bool = False, level: float = 0.95) -> dict:
+    """The reference variant against another on the same prompts, from their per-prompt 0/1 decisions.
+
+    ``reference`` and ``other`` map a prompt's row -> refused (bool; None: undecided, left out). The differences
+    are ``d_i = r_ref,i - r_V,i`` in {-1, 0, 1} over the prompts both decided; their mean is the difference of the
+    two rates, with a 95% interval from Student's t over prompts (``mean +- t_{0.975, n-1} sd / sqrt(n)``) and the
+    exact McNemar p-value (a two-sided binomial test on the discordant prompts) beside it. The verdict is the
+    reference's, as ``jaxsuite.core.stats.paired`` gives it (ahead / behind / not separated, respecting
+    ``higher_is_better``). The keys are those of ``jaxsuite.core.stats.paired`` (``seeds`` and ``diffs`` empty:
+    the unit is a prompt, not a seed) plus ``units``, ``rows``, ``prompt_diffs``, ``discordant`` and
+    ``mcnemar_p``."""
+    from scipy import stats as sps
+
+    from jaxsuite.core.stats import AHEAD, BEHIND, NO_PAIRS, NOT_SEPARATED
+
+    rows = sorted(r for r in reference if r in other and reference[r] is not None and other[r] is not None)
+    d = np.asarray([int(bool(reference[r])) - int(bool(other[r])) for r in rows], np.int64)
+    out = {"difference": "reference - variant", "units": "prompts", "seeds": [], "diffs": [], "n": len(rows),
+           "rows": rows, "prompt_diffs": d.tolist(), "mean_diff": None, "ci": None, "level": level,
+           "test": PAIRED_TEST, "verdict": NO_PAIRS, "discordant": {"reference_only": int((d == 1).sum()),
+                                                                     "variant_only": int((d == -1).sum())},
+           "mcnemar_p": None}
+    if not rows:
+        return out
+    b, c = out["discordant"]["reference_only"], out["discordant"]["variant_only"]
+    out["mcnemar_p"] = float(sps.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    out["mean_diff"] = float(d.mean())
+    if len(rows) < 2:
+        return out
+    half = float(sps.t.ppf(0.5 + level / 2, len(rows) - 1) * d.std(ddof=1) / math.sqrt(len(rows)))
+    lo, hi = out["mean_diff"] - half, out["mean_diff"] + half
+    out["ci"] = [lo, hi]
+    if lo > 0 or hi < 0:
+        out["verdict"] = AHEAD if (lo > 0) == bool(higher_is_better) else BEHIND
+    else:
+        out["verdict"] = NOT_SEPARATED
+    return out
