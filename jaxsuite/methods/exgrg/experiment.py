@@ -3,6 +3,10 @@
 splits. Per data set, ``config.overlays.<dataset>`` overrides the shared config (CiteSeer's encoder
 and budget differ, as in CCA-SSG). Metrics are stored as ``<dataset>/<metric>``; the first data set's
 public-split accuracy is also ``test_accuracy``, the primary metric.
+
+A user's own graph: ``run(config, variant, seed, workdir, graph=GraphData.from_...(...))`` (see
+``graph_input``), or a path to an ``.npz`` graph file in ``datasets`` (``--set "datasets=('g.npz',)"``),
+whose metrics are stored under the file's stem.
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ from jaxsuite.core.config import set_key
 from jaxsuite.core.errors import ConfigError, DataCorruptError, DataMissingError
 from jaxsuite.core.loop import fit
 from jaxsuite.core.sharding import make_mesh, replicate
+from jaxsuite.data.cache import sha256_file
+from jaxsuite.data.planetoid import PLANETOID, Graph
 from jaxsuite.methods.exgrg import data as exgrg_data
 from jaxsuite.methods.exgrg import train
 from jaxsuite.methods.exgrg.probe import linear_probe
@@ -55,30 +61,50 @@ def variant_config(config: ml_collections.ConfigDict, variant: str) -> ml_collec
     return config_lib.variant_config(config, VARIANTS, variant, NAME)
 
 
-def dataset_config(config: ml_collections.ConfigDict, dataset: str) -> ml_collections.ConfigDict:
-    """``config`` with ``config.overlays[dataset]`` applied and ``dataset`` / ``data.*`` set from the graph."""
+def label(dataset: str | Graph) -> str:
+    """The name metrics and work folders use: a built-in data set's name, a ``Graph``'s name, an .npz file's stem."""
+    if isinstance(dataset, Graph):
+        return dataset.name
+    return Path(dataset).stem if exgrg_data.is_npz(dataset) else dataset
+
+
+def dataset_config(config: ml_collections.ConfigDict, dataset: str | Graph) -> ml_collections.ConfigDict:
+    """``config`` with ``config.overlays[dataset]`` applied and ``dataset`` set (a ``Graph``: its name; pass the
+    graph itself to ``load_batch``, which sets ``data.*`` from it)."""
     cfg = ml_collections.ConfigDict(config.to_dict())
     overlays = cfg.get("overlays", {}) or {}
-    if dataset in overlays:
-        _overlay(cfg, overlays[dataset].to_dict())
-    set_key(cfg, "dataset", dataset)
+    name = dataset.name if isinstance(dataset, Graph) else dataset
+    if name in overlays:
+        _overlay(cfg, overlays[name].to_dict())
+    set_key(cfg, "dataset", name)
     return cfg
 
 
 def results_meta(config) -> dict:
-    return {"dataset": "+".join(config.datasets), "primary_metric": "test_accuracy", "higher_is_better": True,
-            "reference": REFERENCE}
+    return {"dataset": "+".join(label(d) for d in config.datasets), "primary_metric": "test_accuracy",
+            "higher_is_better": True, "reference": REFERENCE}
 
 
 def check_data(config) -> dict[str, str]:
     """Every data set present, its pinned files verified; their digests."""
     digests = {}
     for name in config.datasets:
+        if exgrg_data.is_npz(name):  # a user's graph file: read and checked now, digested as a whole
+            exgrg_data.load_graph(name)
+            digests[f"user/{Path(name).name}"] = sha256_file(Path(name))
+            continue
         if name not in exgrg_data.DATASETS:
-            raise ConfigError(f"unknown dataset {name!r} for exgrg (known: {', '.join(exgrg_data.DATASETS)})")
+            raise ConfigError(f"unknown dataset {name!r} for exgrg (known: {', '.join(exgrg_data.DATASETS)}, "
+                              "or a path to an .npz graph file)")
         status = exgrg_data.data_status(name)
         if status.startswith("bad"):
             raise DataCorruptError(f"exgrg data set {name!r}: {status}")
+        if name == "pubmed" and status != "present":
+            raise DataMissingError(
+                f"exgrg data set 'pubmed': {status} in {PLANETOID.folder}; `jaxsuite data fetch planetoid` fetches "
+                "only Cora and CiteSeer: copy data/ind.pubmed.* of kimiyoung/planetoid (commit af6abf4, the same "
+                "bytes as tkipf/gcn's gcn/data/) into that folder; `git hash-object ind.pubmed.allx` must print "
+                "3b86bccf08111c37c632a9dd8ab63db25ea76361 (see SOURCE.md there)")
         if status != "present" and not status.startswith("embedded"):
             raise DataMissingError(f"exgrg data set {name!r}: {status}; see $JAXSUITE_DATA/planetoid/SOURCE.md "
                                    f"or run `jaxsuite data fetch planetoid`")
@@ -86,21 +112,24 @@ def check_data(config) -> dict[str, str]:
     return digests
 
 
-def load_batch(cfg) -> dict:
-    """The full-batch graph for ``cfg.dataset`` with ``cfg.data.num_nodes/num_features/num_classes`` filled in."""
+def load_batch(cfg, graph: Graph | None = None) -> dict:
+    """The full-batch graph for ``cfg.dataset`` (or ``graph``, a user's ``GraphData``) with
+    ``cfg.data.num_nodes/num_features/num_classes`` filled in."""
     weights = {c: float(w) for c, w in cfg.relation.weights.items()} if cfg.kind == "exgrg" else {}
     fixed = tuple(c for c in ("adj", "lap", "rw") if weights.get(c, 0.0) > 0)
     hops = cfg.relation.knn_hops if weights.get("knn", 0.0) > 0 else 0
-    batch = exgrg_data.full_batch(cfg.dataset, cfg.data.pe_dim, cfg.data.rw_steps, cfg.data.pe_k, hops, fixed)
+    source = cfg.dataset if graph is None else graph
+    batch = exgrg_data.full_batch(source, cfg.data.pe_dim, cfg.data.rw_steps, cfg.data.pe_k, hops, fixed)
     set_key(cfg, "data.num_nodes", int(batch["labels"].shape[0]))
     set_key(cfg, "data.num_features", int(batch["x"].shape[1]))
     set_key(cfg, "data.num_classes", int(np.asarray(batch["labels"]).max()) + 1)
     return batch
 
 
-def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True) -> dict | None:
-    """Pre-train (or train, for the supervised GCN) on ``cfg.dataset`` and evaluate; None if interrupted."""
-    batch = load_batch(cfg)
+def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True, graph: Graph | None = None) -> dict | None:
+    """Pre-train (or train, for the supervised GCN) on ``cfg.dataset`` (or ``graph``) and evaluate; None if
+    interrupted."""
+    batch = load_batch(cfg, graph)
     if cfg.kind == "raw":
         t0 = time.perf_counter()
         out = linear_probe(batch["x"], batch["labels"], batch["train_mask"], batch["val_mask"],
@@ -115,7 +144,7 @@ def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True) -> dict |
                  evaluate_fn=lambda s: train.evaluate(s, batch, cfg.num_random_splits),
                  eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
                  keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every,
-                 desc=f"{cfg.kind} {cfg.dataset} s{seed}", progress=progress, shard_batches=False, mesh=mesh)
+                 desc=f"{cfg.kind} {label(cfg.dataset)} s{seed}", progress=progress, shard_batches=False, mesh=mesh)
     if result.interrupted:
         return None
     rate = {"epochs_per_second": result.steps_per_second} if result.steps_per_second else {}
@@ -123,19 +152,23 @@ def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True) -> dict |
 
 
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
-        progress: bool = True) -> dict | None:
-    """Run ``variant`` with ``seed`` on every graph of ``config.datasets``; returns the metrics per data set
-    (``cora/test_accuracy``, ...) and the first data set's ``test_accuracy``, or None if interrupted."""
+        progress: bool = True, graph: Graph | None = None) -> dict | None:
+    """Run ``variant`` with ``seed`` on every graph of ``config.datasets`` (or on ``graph`` alone, a user's
+    ``GraphData``); returns the metrics per data set (``cora/test_accuracy``, ...) and the first data set's
+    ``test_accuracy``, or None if interrupted."""
     cfg = variant_config(config, variant)
     metrics: dict[str, float] = {}
     seconds = 0.0
-    for dataset in config.datasets:
-        out = train_one(dataset_config(cfg, dataset), seed, Path(workdir) / dataset, progress=progress)
+    datasets = list(config.datasets) if graph is None else [graph]
+    for dataset in datasets:
+        name = label(dataset)
+        out = train_one(dataset_config(cfg, dataset), seed, Path(workdir) / name, progress=progress,
+                        graph=dataset if isinstance(dataset, Graph) else None)
         if out is None:
             return None
         seconds += out.pop("train_seconds")
-        metrics.update({f"{dataset}/{k}": float(v) for k, v in out.items()})
-    metrics["test_accuracy"] = metrics[f"{config.datasets[0]}/test_accuracy"]
+        metrics.update({f"{name}/{k}": float(v) for k, v in out.items()})
+    metrics["test_accuracy"] = metrics[f"{label(datasets[0])}/test_accuracy"]
     metrics["train_seconds"] = seconds
     return metrics
 

@@ -70,8 +70,9 @@ def init(config, rng: jax.Array) -> TrainState:
         tx = optax.chain(optax.add_decayed_weights(config.optim.weight_decay), optax.adam(config.optim.lr))
     state = TrainState.create(model, tx, k_state)
     aux = {}
-    if hp.kind == "bgrl":
-        aux["target"] = state.params["encoder"]
+    if hp.kind == "bgrl":  # a copy: the target must not share buffers with the online encoder, or
+        # jax.jit(train_step, donate_argnums=0) would donate the same buffer twice
+        aux["target"] = jax.tree.map(jnp.copy, state.params["encoder"])
     n = config.data.num_nodes
     if dict(hp.components).get("knn", 0) > 0:  # the cached E-step output, refreshed at step 0
         aux["e_knn"] = Edges(jnp.zeros(n * hp.knn_k, jnp.int32), jnp.zeros(n * hp.knn_k, jnp.int32),
