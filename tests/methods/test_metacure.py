@@ -1,6 +1,8 @@
 """MetaCURE: the encoders' online beliefs equal their whole-context beliefs, the intrinsic reward and the
-KL against their definitions, the buffers' ring, the collection and sampling invariants, the train step sharded
-over the mesh, exact resume, and every variant end to end through run_one at toy size."""
+KL against their definitions, the buffers' ring, the collection and sampling invariants, the Polyak-averaged
+targets, which losses train the encoder (the exploiter's critic and the KL only), the train step sharded over the
+mesh, exact resume, and every variant end to end through run_one at toy size."""
+import dataclasses
 import json
 
 import jax
@@ -55,7 +57,8 @@ def test_product_of_gaussians_is_the_precision_weighted_product():
     mu, var = networks.beliefs(enc, tokens)
     np.testing.assert_allclose(var[-1], 1.0 / precision, rtol=1e-5)
     np.testing.assert_allclose(mu[-1], jnp.sum(f_mu / f_var, 0) / precision, rtol=1e-5)
-    np.testing.assert_allclose(mu[0], 0.0) and np.testing.assert_allclose(var[0], 1.0)
+    np.testing.assert_allclose(mu[0], 0.0)  # the prior before any transition
+    np.testing.assert_allclose(var[0], 1.0)
 
 
 def test_kl_to_standard_normal():
@@ -114,10 +117,18 @@ def state():
     return jax.jit(train.init, static_argnums=0)(train.make_setup(tiny()), jax.random.PRNGKey(0))
 
 
-def test_collection_fills_the_buffers_and_the_step_trains(state):
+@pytest.fixture(scope="module")
+def stepped(state):
+    """(batch, state, metrics) after one train step from ``state``: data in the buffers of 4 tasks, and the online
+    networks moved away from their targets."""
     batch = experiment.task_batches(40, 4, seed=0)(0)
-    assert len(set(batch["tasks"].tolist())) == 4
     new, metrics = jax.jit(train.train_step)(jax.tree.map(jnp.copy, state), batch)
+    return batch, new, metrics
+
+
+def test_collection_fills_the_buffers_and_the_step_trains(state, stepped):
+    batch, new, metrics = stepped
+    assert len(set(batch["tasks"].tolist())) == 4
     counts = np.asarray(new.buffers["context"]["count"])
     assert counts[batch["tasks"]].tolist() == [1] * 4 and counts.sum() == 4
     ctx = new.buffers["context"]
@@ -131,9 +142,58 @@ def test_collection_fills_the_buffers_and_the_step_trains(state):
     moved = [float(jnp.max(jnp.abs(new.params[n]["layers"][0]["kernel"] - state.params[n]["layers"][0]["kernel"])))
              for n in ("q1", "exp_q1", "reward_oracle")]
     assert min(moved) > 0
-    # the targets follow their online networks by Polyak averaging (tau) only
-    v0, t0, v1 = (p["layers"][0]["kernel"] for p in (state.params["v"], state.params["v_target"], new.params["v"]))
-    np.testing.assert_allclose(t0, v0)  # initialised as copies
+    for target, online in networks.TARGETS.items():  # initialised as copies
+        for t0, o0 in zip(jax.tree.leaves(state.params[target]), jax.tree.leaves(state.params[online]), strict=True):
+            np.testing.assert_array_equal(t0, o0)
+
+
+def test_targets_follow_their_online_networks_by_polyak_averaging(stepped):
+    """After a train step every target parameter is tau * (its online parameter after the step) + (1 - tau) * (its
+    value before): the optimiser leaves the targets alone. One gradient step per train step so that the formula holds
+    for the whole step, and a large tau so that the move is far above float32 rounding; tau is the config's."""
+    _, old, _ = stepped  # the online networks have moved, the targets trail them
+    setup = train.make_setup(tiny("train.grad_steps=1", "train.tau=0.5"))
+    assert setup == dataclasses.replace(old.setup, grad_steps=1, tau=0.5)
+    tau = setup.tau
+    new, _ = jax.jit(train.train_step)(old.replace(setup=setup), experiment.task_batches(40, 4, seed=2)(0))
+    for target, online in networks.TARGETS.items():
+        leaves = [jax.tree.leaves(p) for p in (old.params[target], new.params[online], new.params[target])]
+        assert len({len(x) for x in leaves}) == 1 and leaves[0], target
+        for t_old, o_new, t_new in zip(*leaves, strict=True):
+            t_old, o_new, t_new = (np.asarray(x, np.float64) for x in (t_old, o_new, t_new))
+            np.testing.assert_allclose(t_new, tau * o_new + (1 - tau) * t_old, rtol=1e-5, atol=1e-6)
+        # not vacuous: the target moved, and it is neither its old value nor its online network
+        t_old, o_new, t_new = (np.concatenate([np.ravel(x) for x in leaf]) for leaf in leaves)
+        assert np.max(np.abs(t_new - t_old)) > 1e-4 and np.max(np.abs(t_new - o_new)) > 1e-4, target
+
+
+def test_only_the_exploiter_critic_and_the_kl_train_the_encoder(stepped):
+    """The encoder learns from the exploiter's Q loss and the KL only, as in the official ``_take_step_exp`` (the
+    explorer's Q, V and policy and the belief predictors read ``z_mean.detach(), z_var.detach()``): the gradient of
+    the explorer's critic loss, and of every other trained loss, with respect to the encoder is exactly zero."""
+    _, state, _ = stepped
+    assert state.setup.mode == "explorer" and state.setup.intrinsic_weight > 0
+    data = train.sample_batch(state.setup, state.buffers, jax.random.PRNGKey(5))
+    key = jax.random.PRNGKey(6)
+    present = jax.eval_shape(lambda p: train.batch_losses(state, p, data, key), state.params)
+    names = [k for k in train.TRAINED if k in present]
+    assert {"explorer/q", "explorer/v", "explorer/policy", "predictor/reward_belief"} <= set(names)
+
+    @jax.jit
+    def encoder_grads(state, data):
+        def stacked(params):
+            metrics = train.batch_losses(state, params, data, key)
+            return jnp.stack([metrics[k] for k in names])
+        return jax.jacrev(stacked)(state.params)["encoder"]  # leaves [len(names), *shape]
+
+    leaves = jax.tree.leaves(encoder_grads(state, data))
+    assert leaves
+    for i, name in enumerate(names):
+        largest = max(float(jnp.max(jnp.abs(g[i]))) for g in leaves)
+        if name in ("kl", "exploiter/q"):
+            assert largest > 0, name
+        else:
+            assert largest == 0.0, (name, largest)
 
 
 def test_sharded_train_step_equals_single_device(state):

@@ -11,11 +11,17 @@ loss only trains the networks named for it (the official code steps one optimise
   L_V  = E[(V(s,z) - (min_i Q_i(s,a~pi,z) - log pi(a|s,z)))^2],
   L_pi = E[log pi(a|s,z) - min_i Q_i(s,a,z)] + 1e-3 (E[mean^2] + E[log std^2])  (z not differentiated);
 - explorer SAC on r + lambda r_int with the belief b_t = (mu_t, var_t) of its own context prefix as input and the
-  next belief b_{t+1} in the target (paper eq. 6-8), the belief not differentiated;
+  next belief b_{t+1} in the target (paper eq. 6-8), the belief not differentiated: ``train.task_losses`` passes
+  it stop-gradiented (official ``z_mean.detach(), z_var.detach()``), so none of the explorer's losses, its critic's
+  included, trains the encoder;
 - the intrinsic reward (paper eq. 5; our README derives its link to the information gain):
   r_int = (r - r_psi(s,a; b_t))^2 - (r - r_oracle(s,a; task))^2
           [+ ||s' - f_psi(s,a; b_t)||^2 / d - ||s' - f_oracle(s,a; task)||^2 / d  when ``dynamics``];
-- the predictors by MSE: r_psi(s,a; b_t), r_oracle(s,a; one-hot task) (and f_psi, f_oracle).
+- the predictors by MSE: r_psi(s,a; b_t), r_oracle(s,a; one-hot task) (and f_psi, f_oracle), belief not
+  differentiated.
+
+So the encoder learns from L_Q of the exploiter and L_KL only (as in PEARL and the official code); a test checks
+that every other loss has exactly zero gradient with respect to the encoder.
 """
 from __future__ import annotations
 
@@ -40,7 +46,9 @@ def sac_losses(key, policy, q1, q2, v, frozen_q1, frozen_q2, frozen_v_target, ob
                cond, next_cond, *, reward_scale: float, discount: float) -> dict:
     """SAC's Q, V and policy losses (rlkit's, as the official code uses them) for inputs conditioned on ``cond``
     (z for the exploiter, the belief for the explorer; ``next_cond`` in the target). Episodes end only by the time
-    limit, so every transition bootstraps."""
+    limit, so every transition bootstraps. The Q loss differentiates ``cond`` (the exploiter's critic trains the
+    encoder through z); a caller whose critic must not train the encoder passes ``cond`` stop-gradiented. The V and
+    policy losses never differentiate it."""
     target = jax.lax.stop_gradient(reward_scale * reward + discount * frozen_v_target(next_obs, next_cond)[..., 0])
     q_loss = (jnp.mean(jnp.square(q1(obs, action, cond)[..., 0] - target))
               + jnp.mean(jnp.square(q2(obs, action, cond)[..., 0] - target)))

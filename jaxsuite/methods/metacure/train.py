@@ -2,17 +2,18 @@
 ``train_step(state, batch) -> (state, metrics)`` (one meta-training iteration), ``evaluate(state, keys) ->
 metrics`` (the meta-test on held-out tasks).
 
-An iteration (official ``rl_algorithm.train``): for each training task in ``batch["tasks"]`` (the meta-batch,
-sharded over the mesh's ``data`` axis) run the exploration phase and one exploiter episode with the current
-networks (vmapped over tasks), add the exploration to the context buffer and the exploiter's episode to the
-exploiter's buffer, then take ``grad_steps`` gradient steps (``lax.scan``). A gradient step draws
-``grad_meta_batch`` tasks that have data (with replacement, as the official code) and, per task, one exploration context (its beliefs over every prefix),
+An iteration (official ``rl_algorithm.train``): for each training task in ``batch["tasks"]`` (the meta-batch, sharded
+over the mesh's ``data`` axis) run the exploration phase and one exploiter episode with the current networks (vmapped
+over tasks), add the exploration to the context buffer and the exploiter's episode to the exploiter's buffer, then take
+``grad_steps`` gradient steps (``lax.scan``). A gradient step draws ``grad_meta_batch`` tasks that have data (with
+replacement, as the official code) and, per task, one exploration context (its beliefs over every prefix),
 ``batch_size`` explorer transitions from that context (paired with their own prefix beliefs b_t, b_{t+1}) and
 ``batch_size`` exploiter transitions (half from each buffer) paired with z ~ the belief of a random prefix of the
-context (the official pairing: an RL sample's z comes from a random-length prefix of a separate context of the
-same task). Losses: ``losses``. Every network trains with one Adam over the summed losses (each loss reaches only
-its own networks); the target V networks are frozen in the optimiser (``optax.multi_transform``) and follow their
-online networks by Polyak averaging.
+context (the official pairing: an RL sample's z comes from a random-length prefix of a separate context of the same
+task). Losses: ``losses``; the encoder learns from the exploiter's critic and the KL only (the explorer and the
+predictors read the belief stop-gradiented, as the official code detaches it). Every network trains with one Adam over
+the summed losses (each loss reaches only its own networks); the target V networks are frozen in the optimiser
+(``optax.multi_transform``) and follow their online networks by Polyak averaging.
 """
 from __future__ import annotations
 
@@ -145,7 +146,9 @@ def task_losses(setup: Setup, agent: Agent, frozen: Agent, key: jax.Array, conte
                             exploit["obs"], exploit["action"], exploit["reward"], exploit["next_obs"], z, z,
                             reward_scale=setup.reward_scale, discount=setup.discount)
     out.update({f"exploiter/{k}": v for k, v in sac.items()})
-    belief = jnp.concatenate([mu, var], -1)
+    # the explorer's networks and the predictors read the belief but do not train the encoder (official
+    # _take_step_exp: z_mean.detach(), z_var.detach() in the explorer's Q, V, policy and the belief predictors)
+    belief = jax.lax.stop_gradient(jnp.concatenate([mu, var], -1))
     b_t, b_next = belief[explore_steps], belief[explore_steps + 1]
     onehots = jnp.broadcast_to(onehot, (explore_steps.shape[0], onehot.shape[0]))
     args = (explore["obs"], explore["action"], explore["reward"], explore["next_obs"])
@@ -190,18 +193,25 @@ def sample_batch(setup: Setup, bufs: dict, key: jax.Array) -> dict:
             "exploit_prefix": jax.random.randint(k_prefix, (m, b), 0, length + 1)}
 
 
+def batch_losses(state: MetaState, params: dict, data: dict, key: jax.Array) -> dict:
+    """Every loss and metric of one gradient step's ``data`` (``sample_batch``) as a function of ``params``, averaged
+    over its tasks; ``frozen`` (the stop-gradient agent) carries the networks a loss reads but must not train."""
+    s = state.setup
+    agent, frozen = state.agent(params), state.agent(jax.lax.stop_gradient(params))
+    onehot = jax.nn.one_hot(data["tasks"], s.spec.num_train)
+    per_task = jax.vmap(functools.partial(task_losses, s, agent, frozen))(
+        jax.random.split(key, s.grad_meta_batch), data["context"], data["explore"], data["exploit"],
+        data["exploit_prefix"], data["explore_steps"], onehot)
+    return jax.tree.map(jnp.mean, per_task)
+
+
 def gradient_step(state: MetaState, key: jax.Array) -> tuple[MetaState, dict]:
     s = state.setup
     k_batch, k_loss = jax.random.split(key)
     data = sample_batch(s, state.buffers, k_batch)
-    onehot = jax.nn.one_hot(data["tasks"], s.spec.num_train)
 
     def loss_fn(params):
-        agent, frozen = state.agent(params), state.agent(jax.lax.stop_gradient(params))
-        per_task = jax.vmap(functools.partial(task_losses, s, agent, frozen))(
-            jax.random.split(k_loss, s.grad_meta_batch), data["context"], data["explore"], data["exploit"],
-            data["exploit_prefix"], data["explore_steps"], onehot)
-        metrics = jax.tree.map(jnp.mean, per_task)
+        metrics = batch_losses(state, params, data, k_loss)
         return sum(v for k, v in metrics.items() if k in TRAINED), metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
