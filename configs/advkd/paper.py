@@ -8,12 +8,13 @@ channels, multipliers 1,1,2,2,4,4, two residual blocks per level, attention at 1
 256x256; per stage s a fresh discriminator, 10 (s + 1) epochs, batch 64 (s < 8), 32 (s = 8), 16 (s > 8), Adam 1e-4
 with betas (0.5, 0.999), GP weight 10, D weights clipped to +-0.1, no regression term.
 
-``data.root`` must hold train/<class>/ and test/<class>/ folders; the FD classifier needs two or more classes (e.g.
+``data.root`` must hold train/<class>/ and test/<class>/ folders (5% of train/ is held out for validation,
+``data.val_fraction``; FD is reported on test/); the FD classifier needs two or more classes (e.g.
 CelebA-HQ split by an attribute); FID with Inception features is not built here.
 """
 from ml_collections import ConfigDict
 
-VARIANTS = ("advkd_student", "regression_student", "teacher_full", "teacher_few_steps")
+VARIANTS = ("advkd_student", "regression_student", "regression_ddim", "teacher_full", "teacher_few_steps")
 TRAJECTORIES = 20_000
 BATCH = (64,) * 8 + (32, 16, 16)
 
@@ -22,7 +23,7 @@ def get_config() -> ConfigDict:
     c = ConfigDict()
     c.kind = "adversarial"
     c.data = ConfigDict({"name": "imagefolder", "image_size": 256, "channels": 3, "num_classes": 2,
-                         "test_fraction": 0.0, "split_seed": 0, "root": ""})
+                         "test_fraction": 0.0, "val_fraction": 0.05, "split_seed": 0, "root": ""})
     c.teacher = ConfigDict({
         "steps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "ema": 0.9999, "train_steps": 500_000, "batch_size": 64,
         "seed": 0,
@@ -30,7 +31,7 @@ def get_config() -> ConfigDict:
                             "patch": 1}),
         "optim": ConfigDict({"lr": 2e-5, "warmup_steps": 5000, "final_lr_ratio": 1.0, "grad_clip": 1.0}),
     })
-    c.trajectories = ConfigDict({"num": TRAJECTORIES, "chunk": 64, "record_after": (1,) + tuple(range(101, 1000, 100))
+    c.trajectories = ConfigDict({"num": TRAJECTORIES, "val_num": 1024, "chunk": 64, "record_after": (1,) + tuple(range(101, 1000, 100))
                                  + (1000,)})
     c.student = ConfigDict({
         "input_size": 4,
@@ -44,7 +45,7 @@ def get_config() -> ConfigDict:
         "optim": ConfigDict({"g_lr": 1e-4, "d_lr": 1e-4, "b1": 0.5, "b2": 0.999}),
     })
     c.fd = ConfigDict({"features": 128, "lr": 1e-3, "train_steps": 5000, "batch_size": 64, "seed": 0})
-    c.eval = ConfigDict({"num_samples": 10_000, "chunk": 100})
+    c.eval = ConfigDict({"num_samples": 10_000, "val_samples": 5000, "chunk": 100})
     c.checkpoint_every = 2000
     c.keep_checkpoints = 2
     c.log_every = 100

@@ -1,6 +1,7 @@
 """Adv-KD: the DDPM forward process against its closed form, the samplers with a perfect noise oracle, the gradient
 penalty against finite differences, the Frechet distance against closed forms and scipy, the student's stages, a
-distillation step, and a smoke run of every variant."""
+distillation step, regression_ddim's deterministic DDIM targets, the train / validation / test separation, and a
+smoke run of every variant."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,7 +11,9 @@ from flax import nnx
 from jaxsuite.core.config import load_config
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.runner import run_one
-from jaxsuite.methods.advkd import diffusion, distill, experiment, fd, losses
+from jaxsuite.data import image_splits
+from jaxsuite.methods.advkd import data as advkd_data
+from jaxsuite.methods.advkd import diffusion, distill, experiment, fd, losses, teacher
 from jaxsuite.methods.advkd.networks import NoiseConditionedDiscriminator, ProgressiveStudent
 
 SCHEDULE = diffusion.Schedule(20, 0.01, 0.3)
@@ -56,6 +59,14 @@ def test_samplers_with_a_perfect_noise_oracle_recover_x0():
         out = diffusion.ddim_sample(SCHEDULE, _oracle(x0), x_T, evaluations=evaluations)
         np.testing.assert_allclose(np.asarray(out), np.asarray(x0), atol=1e-5)
     np.testing.assert_array_equal(diffusion.ddim_timesteps(20, 4), [20, 15, 10, 5])
+    # T-step DDIM recorded at checkpoints: x0 at the end, its last state = ddim_sample with T evaluations
+    ddim_states = diffusion.ddim_trajectory(SCHEDULE, _oracle(x0), x_T, record_after=(1, 7, 20))
+    assert ddim_states.shape == (3,) + x0.shape
+    np.testing.assert_allclose(np.asarray(ddim_states[-1]), np.asarray(x0), atol=1e-5)
+    eps = jax.random.normal(jax.random.PRNGKey(9), x0.shape)
+    noisy = lambda x, t: _oracle(x0)(x, t) + 0.3 * eps  # noqa: E731 -- an imperfect predictor: paths differ
+    np.testing.assert_allclose(np.asarray(diffusion.ddim_trajectory(SCHEDULE, noisy, x_T, record_after=(20,))[-1]),
+                               np.asarray(diffusion.ddim_sample(SCHEDULE, noisy, x_T, evaluations=20)), atol=1e-6)
 
 
 def test_gradient_penalty_equals_finite_differences():
@@ -115,7 +126,7 @@ def tiny_config():
         "teacher.unet.patch=2", "trajectories.num=48", "trajectories.chunk=24", "student.input_size=4",
         "student.channels=((8,),(8,8),(4,),(4,))", "student.upsample=(False,True,False,True)", "distill.stage_steps=(2,2,2,2)",
         "distill.batch_size=(16,16,16,16)", "distill.d_weight_clip=0.1", "distill.ndf=4", "distill.max_ch=8", "distill.hidden=8", "fd.train_steps=3",
-        "fd.features=8", "eval.num_samples=32", "eval.chunk=16"])
+        "fd.features=8", "eval.num_samples=32", "eval.val_samples=32", "eval.chunk=16", "trajectories.val_num=24"])
 
 
 def test_distill_step_trains_both_players_and_clips_d(tiny_config):
@@ -148,17 +159,126 @@ def test_bad_shapes_are_config_errors_naming_the_key(tiny_config):
     cfg = load_config("advkd", "quick", ["teacher.steps=48"])
     with pytest.raises(ConfigError, match="teacher.steps"):
         experiment.check_data(cfg)
+    cfg = load_config("advkd", "quick", ["data.name=digits", "data.image_size=16", "data.val_fraction=0.0"])
+    with pytest.raises(ConfigError, match="data.val_fraction"):
+        experiment.check_data(cfg)
+
+
+def test_quick_preset_reports_fd_on_2000_test_samples_and_the_readme_matches_its_teacher():
+    from pathlib import Path
+
+    cfg = load_config("advkd", "quick", [])
+    assert cfg.eval.num_samples >= 2000 and "regression_ddim" in cfg.variants
+    readme = (Path(experiment.__file__).parent / "README.md").read_text()
+    assert f"trained for {cfg.teacher.train_steps} steps" in readme
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_config):
+    """An untrained tiny teacher (its weights are random: what is tested is the sampler, not the samples)."""
+    state = jax.jit(lambda key: teacher.init(tiny_config, key))(jax.random.PRNGKey(0))
+    return state.graphdef, state.params
+
+
+def _direct_ddim(cfg, graphdef, params, x_T):
+    """DDIM eta = 0 integrated step by step in Python (Song et al. 2021, Eq. 12 with sigma = 0, x0_hat clipped to
+    [-1, 1] and eps_hat recomputed from it), the state kept after each of the preset's checkpoints."""
+    sch = teacher.schedule(cfg)
+    abar = sch.alpha_bar
+    net = jax.jit(lambda x, t: nnx.merge(graphdef, params)(x, t))
+    x, out = x_T, []
+    for n, t in enumerate(range(sch.steps, 0, -1), start=1):
+        eps = net(x, jnp.full((x.shape[0],), t - 1, jnp.int32))
+        x0 = jnp.clip((x - np.sqrt(1 - abar[t]) * eps) / np.sqrt(abar[t]), -1, 1)
+        eps = (x - np.sqrt(abar[t]) * x0) / np.sqrt(1 - abar[t])
+        x = np.sqrt(abar[t - 1]) * x0 + np.sqrt(1 - abar[t - 1]) * eps
+        if n in experiment.record_after(cfg):
+            out.append(x)
+    return out
+
+
+def test_regression_ddim_target_is_the_deterministic_ddim_map(tiny_config, tiny_teacher, tmp_path):
+    """regression_ddim's targets: the same noise gives the same target twice (whatever the sampler's key), equal
+    to a direct DDIM eta = 0 integration of the teacher; the cached set draws the same noises as the ancestral
+    set, and its held-out noises are disjoint from the training ones."""
+    cfg = tiny_config
+    graphdef, params = tiny_teacher
+    chunk, k = cfg.trajectories.chunk, experiment.num_stages(cfg)
+    # the first chunk of noises of the distillation set (one shape for every call: one compile per sampler)
+    x_T = jax.random.normal(jax.random.fold_in(jax.random.fold_in(
+        jax.random.PRNGKey(cfg.teacher.seed + experiment.TRAJECTORY_STREAMS["train"]), 0), 0), (chunk, 16, 16, 1))
+    k1, k2 = jax.random.PRNGKey(11), jax.random.PRNGKey(12)
+    once = experiment.teacher_states(cfg, graphdef, params, x_T, k1, "ddim")
+    twice = experiment.teacher_states(cfg, graphdef, params, x_T, k2, "ddim")
+    np.testing.assert_array_equal(np.asarray(once), np.asarray(twice))
+    direct = _direct_ddim(cfg, graphdef, params, x_T)
+    assert len(direct) == k == len(once)
+    for state, ref in zip(once, direct):
+        np.testing.assert_allclose(np.asarray(state), np.asarray(ref), atol=2e-5)
+    # the ancestral target of regression_student / advkd_student is not a function of the noise
+    a1 = experiment.teacher_states(cfg, graphdef, params, x_T, k1, "ancestral")
+    a2 = experiment.teacher_states(cfg, graphdef, params, x_T, k2, "ancestral")
+    assert float(jnp.abs(a1[-1] - a2[-1]).mean()) > 1e-3
+    ddim = experiment.make_trajectories(cfg, graphdef, params, tmp_path / "d1.npz", "ddim")
+    again = experiment.make_trajectories(cfg, graphdef, params, tmp_path / "d2.npz", "ddim")
+    anc = experiment.make_trajectories(cfg, graphdef, params, tmp_path / "a.npz", "ancestral")
+    for key in ddim:
+        np.testing.assert_array_equal(ddim[key], again[key])
+    np.testing.assert_array_equal(ddim["z"], anc["z"])
+    np.testing.assert_array_equal(ddim["val_z"], anc["val_z"])
+    assert len(ddim["z"]) == cfg.trajectories.num and len(ddim["val_z"]) == cfg.trajectories.val_num
+    assert not np.isclose(ddim["z"][:, None], ddim["val_z"][None]).all(axis=(2, 3, 4)).any()
+    np.testing.assert_allclose(ddim[f"target{k - 1}"][:chunk], np.asarray(direct[-1]), atol=2e-5)  # 16x16: no resize
+
+
+def test_validation_and_test_sets_are_disjoint(tiny_config):
+    """train and val partition image_splits' train part (by row); the test part is image_splits' other part;
+    no image of one split appears in another (digits has no duplicate images across them); the evaluation noise
+    of val and test are different streams."""
+    cfg = tiny_config
+    splits = advkd_data.load(cfg)
+    whole = image_splits.load(cfg.data)
+    n = len(whole["train"]["label"])
+    tr, va = splits["train"]["idx"], splits["val"]["idx"]
+    assert len(np.intersect1d(tr, va)) == 0 and np.array_equal(np.sort(np.concatenate([tr, va])), np.arange(n))
+    np.testing.assert_allclose(splits["val"]["image"], whole["train"]["image"][va] * 2 - 1)
+    np.testing.assert_allclose(splits["test"]["image"], whole["test"]["image"] * 2 - 1)
+    assert len(va) == pytest.approx(cfg.data.val_fraction * n, abs=10)
+
+    def rows(x):
+        return {r.tobytes() for r in np.round(x.reshape(len(x), -1), 5)}
+
+    val, test, train = rows(splits["val"]["image"]), rows(splits["test"]["image"]), rows(splits["train"]["image"])
+    assert not val & test and not val & train and not test & train
+    nv = np.asarray(jax.random.normal(experiment.eval_key(0, "val"), (8,)))
+    nt = np.asarray(jax.random.normal(experiment.eval_key(0, "test"), (8,)))
+    assert not np.allclose(nv, nt)
+
+
+def test_quick_preset_splits_mnist_into_7k_1k_2k(shared_data):
+    splits = advkd_data.load(load_config("advkd", "quick", []))
+    assert {k: len(v["label"]) for k, v in splits.items()} == {"train": 7000, "val": 1000, "test": 2000}
 
 
 @pytest.mark.slow
-def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path):
+def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path, monkeypatch):
+    """Every variant (regression_ddim included) through run_one: val_* and test metrics, the test part scored once
+    per run, one cached trajectory set per target kind (ancestral, ddim)."""
+    calls = []
+    scored = experiment.test_metrics
+    monkeypatch.setattr(experiment, "test_metrics", lambda *a, **k: calls.append(1) or scored(*a, **k))
     for variant in experiment.VARIANTS:
         metrics = run_one("advkd", tiny_config, variant, 0, tmp_path / variant, shared_dir=tmp_path / "shared",
                           progress=False)
         assert np.isfinite(metrics["fd"]) and metrics["fd"] >= 0, variant
+        assert np.isfinite(metrics["val_fd"]) and metrics["val_fd"] >= 0, variant
         assert metrics["sample_seconds_per_1000"] > 0 and metrics["params"] > 0
         assert (tmp_path / variant / "samples.npy").exists()
-    assert len(list((tmp_path / "shared").glob("trajectories-*.npz"))) == 1
+        if experiment.variant_config(tiny_config, variant).kind in experiment.STUDENT_KINDS:
+            assert np.isfinite(metrics["extra/val_final_stage_mse"]), variant
+        assert len(calls) == list(experiment.VARIANTS).index(variant) + 1, variant
+    assert sorted(p.name.split("-")[1] for p in (tmp_path / "shared").glob("trajectories-*.npz")) == \
+        ["ancestral", "ddim"]
     payload = {"method": "advkd", "preset": "tiny", "dataset": "digits", "seeds": [0],
                "variants": {v: {"fd": [1.0]} for v in experiment.VARIANTS}}
     (tmp_path / "runs").mkdir()

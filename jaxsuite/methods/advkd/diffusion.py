@@ -8,7 +8,10 @@
   last is x_0), as Adv-KD's data generator records the teacher's states (after steps 1, 101, ..., 901 and 1000 of
   1000 in the official code);
 * DDIM (Song et al. 2021, Eq. 12, eta = 0) on an evenly spaced sub-sequence of the T steps: the
-  ``teacher_few_steps`` baseline with as many network evaluations as the student has sub-modules.
+  ``teacher_few_steps`` baseline with as many network evaluations as the student has sub-modules;
+* DDIM (eta = 0) over every one of the T steps with the trajectory recorded at the same K checkpoints
+  (``ddim_trajectory``): the teacher's *deterministic* map x_T -> x_0 that Luhman & Luhman (2021) distil, the
+  targets of the ``regression_ddim`` baseline.
 
 Timesteps are 1..T here (t = 0 is data); the network sees t - 1 (diffusers' 0-based index).
 """
@@ -116,18 +119,15 @@ def ddim_timesteps(total: int, evaluations: int) -> np.ndarray:
     return np.round(np.linspace(total, 0, evaluations + 1)[:-1]).astype(np.int32)
 
 
-def ddim_sample(schedule: Schedule, eps_fn: EpsFn, x_T: jax.Array, *, evaluations: int,
-                clip: bool = True) -> jax.Array:
-    """Deterministic DDIM (eta = 0) with ``evaluations`` network calls: x_{s} = sqrt(abar_s) x0_hat +
-    sqrt(1 - abar_s) eps_hat for the next timestep s of the sub-sequence (s = 0 after the last)."""
-    ts = ddim_timesteps(schedule.steps, evaluations)
-    prev = np.concatenate([ts[1:], [0]]).astype(np.int32)
+def _ddim_step(schedule: Schedule, eps_fn: EpsFn, batch: int, clip: bool):
+    """One deterministic DDIM update (Song et al. 2021, Eq. 12 with sigma_t = 0) from timestep t to s < t:
+    x_s = sqrt(abar_s) x0_hat + sqrt(1 - abar_s) eps_hat; with ``clip``, x0_hat is clipped to [-1, 1] and eps_hat
+    recomputed from it (diffusers' DDIMScheduler with clip_sample)."""
     abar = jnp.asarray(schedule.alpha_bar, jnp.float32)
-    b = x_T.shape[0]
 
     def step(x, tp):
         t, s = tp
-        tb = jnp.full((b,), t, jnp.int32)
+        tb = jnp.full((batch,), t, jnp.int32)
         eps = eps_fn(x, tb)
         x0 = predict_x0(schedule, x, tb, eps)
         if clip:
@@ -135,5 +135,37 @@ def ddim_sample(schedule: Schedule, eps_fn: EpsFn, x_T: jax.Array, *, evaluation
             eps = (x - jnp.sqrt(abar[t]) * x0) / jnp.sqrt(1.0 - abar[t])
         return jnp.sqrt(abar[s]) * x0 + jnp.sqrt(1.0 - abar[s]) * eps, None
 
-    x, _ = jax.lax.scan(step, x_T, (jnp.asarray(ts), jnp.asarray(prev)))
+    return step
+
+
+def ddim_sample(schedule: Schedule, eps_fn: EpsFn, x_T: jax.Array, *, evaluations: int,
+                clip: bool = True) -> jax.Array:
+    """Deterministic DDIM (eta = 0) with ``evaluations`` network calls: x_{s} = sqrt(abar_s) x0_hat +
+    sqrt(1 - abar_s) eps_hat for the next timestep s of the sub-sequence (s = 0 after the last)."""
+    ts = ddim_timesteps(schedule.steps, evaluations)
+    prev = np.concatenate([ts[1:], [0]]).astype(np.int32)
+    x, _ = jax.lax.scan(_ddim_step(schedule, eps_fn, x_T.shape[0], clip), x_T, (jnp.asarray(ts), jnp.asarray(prev)))
     return x
+
+
+def ddim_trajectory(schedule: Schedule, eps_fn: EpsFn, x_T: jax.Array, *, record_after: Sequence[int],
+                    clip: bool = True) -> jax.Array:
+    """DDIM (eta = 0) over every timestep T, T - 1, ..., 1 (T network calls, as many as the ancestral sampler),
+    returning the states after the step counts ``record_after`` (increasing, the last = T): [K, B, H, W, C].
+
+    A deterministic function of x_T: the same noise gives the same trajectory, and its last state is the
+    teacher's DDIM map F(x_T) that Luhman & Luhman (2021, Eq. 11, their student objective) regress a one-step
+    student onto. After n steps the state is at timestep T - n, the noise level of the ancestral sampler's state
+    after n steps."""
+    T = schedule.steps
+    record_after = tuple(record_after)
+    if not record_after or record_after[-1] != T or any(b <= a for a, b in zip((0,) + record_after, record_after)):
+        raise ValueError(f"record_after must increase from >= 1 to T = {T}, got {record_after}")
+    step = _ddim_step(schedule, eps_fn, x_T.shape[0], clip)
+    states, x, done = [], x_T, 0
+    for n in record_after:
+        ts = jnp.arange(T - done, T - n, -1, dtype=jnp.int32)
+        x, _ = jax.lax.scan(step, x, (ts, ts - 1))
+        states.append(x)
+        done = n
+    return jnp.stack(states)

@@ -2,7 +2,7 @@
 
 Stage k (0..K-1) trains the student's sub-modules 0..k (and head k) to map the noise z to the teacher's state at
 checkpoint k, against a fresh noise-conditioned discriminator (``adversarial``), or by L2 alone (the
-``regression_student`` baseline). The official code starts every stage with a new discriminator and new Adam
+``regression_student`` and ``regression_ddim`` baselines: the same step on the ancestral or the DDIM targets). The official code starts every stage with a new discriminator and new Adam
 optimisers (lr 1e-4, betas (0.5, 0.999)) and clips D's weights to +-0.1 after each step; here the clipping is an
 optax transformation at the end of D's chain. ``distill.gp_examples`` > 0 estimates the gradient penalty on that
 many examples of the batch (a random subset, as the batch is): its second-order gradient through D's strided convs

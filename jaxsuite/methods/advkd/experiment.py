@@ -4,21 +4,40 @@ Shared by every variant and seed (``<shared_dir>``), as the paper distils one gi
 digest of the config sections it depends on, so a changed config never reuses a stale one:
 
 * ``teacher-<digest>/`` -- the DDPM teacher trained on the train part (``teacher.seed``);
-* ``trajectories-<digest>.npz`` -- the teacher's ancestral trajectories of ``trajectories.num`` noises, recorded
-  at the K checkpoints (K = the student's sub-modules), each resized to its stage's resolution: the distillation
-  data;
+* ``trajectories-<target>-<digest>.npz`` -- the teacher's trajectories of ``trajectories.num`` noises
+  (``target`` = ``ancestral``: its stochastic T-step sampler; ``ddim``: T-step DDIM with eta = 0, deterministic;
+  both from the same noises), recorded at the K checkpoints (K = the student's sub-modules), each resized to its
+  stage's resolution: the distillation data; and ``trajectories.val_num`` more from other noises (``val_*``),
+  held out of distillation;
 * ``classifier-<digest>/`` -- the FD feature classifier trained on the real train part (``fd.seed``).
 
-Per variant and seed, ``eval.num_samples`` samples from fresh noise of that seed are scored by FD against the
-held-out real part:
+Variants:
 
-* ``advkd_student`` -- the progressive student distilled adversarially, stage by stage (``distill.py``);
-* ``regression_student`` -- the same student and stages, trained by L2 to the teacher's states only;
+* ``advkd_student`` -- the progressive student distilled adversarially, stage by stage (``distill.py``), onto the
+  ancestral trajectories;
+* ``regression_student`` -- the same student and stages trained by L2 to the same *stochastic* ancestral states
+  (the adversarial loss ablated; L2 can only reach their conditional mean given the noise);
+* ``regression_ddim`` -- the fair regression baseline of Luhman & Luhman (2021, "Knowledge distillation in
+  iterative generative models for improved sampling speed", arXiv 2101.02388, Eq. 11: the student objective, as
+  the official tcl9876/Denoising_Student ``training.py`` numbers it): the same student, stages and step budget
+  trained by L2 to the teacher's *deterministic* DDIM (eta = 0, Song et al. 2021 Eq. 12 with sigma = 0) map from
+  the same noise, with as many teacher steps (T) as the ancestral trajectories, recorded at the same checkpoints;
 * ``teacher_full`` -- the teacher's T-step ancestral sampler;
 * ``teacher_few_steps`` -- the teacher with DDIM and as many network evaluations as the student has sub-modules.
 
-Besides ``fd`` (primary, lower is better), every variant reports ``sample_seconds_per_1000`` (jitted, warm: the
-first chunk compiles and is not timed), ``params`` and ``extra/nfe`` (network evaluations per sample).
+Evaluation (issue 35's protocol), per variant and seed, from noise of that seed:
+
+* validation, what every choice is made on: ``val_fd`` of ``eval.val_samples`` samples (validation noise)
+  against the real validation part (held out of the train part), ``extra/val_final_stage_mse`` (students: the
+  last stage's mean squared error to the *held-out* trajectories of its own target kind), the FD floor
+  ``extra/val_fd_real_train`` and ``extra/classifier_val_accuracy``;
+* test, read once, at the end of the run: ``fd`` (primary, lower is better) of ``eval.num_samples`` samples
+  (test noise, disjoint from the validation noise) against the real test part, ``extra/fd_real_train`` and
+  ``extra/classifier_test_accuracy``.
+
+Every variant also reports ``sample_seconds_per_1000`` (jitted, warm: the first chunk of the test samples is not
+timed), ``params`` and ``extra/nfe`` (network evaluations per sample). No checkpoint is selected: each stage
+ends at its last step.
 """
 from __future__ import annotations
 
@@ -44,13 +63,20 @@ from jaxsuite.methods.advkd.networks import resize, stage_sizes
 NAME = "advkd"
 TITLE = "Adv-KD: adversarial distillation of a diffusion teacher into a few-step GAN student (Mekonnen et al., 2024)"
 REFERENCE = "advkd_student"
-KINDS = ("adversarial", "regression", "teacher_full", "teacher_few_steps")
+KINDS = ("adversarial", "regression", "regression_ddim", "teacher_full", "teacher_few_steps")
+STUDENT_KINDS = ("adversarial", "regression", "regression_ddim")
+# the seed streams of the evaluation noise: the test noise is the one the results before issue 42 used
+EVAL_STREAMS = {"test": 20_000, "val": 40_000}
+TRAJECTORY_STREAMS = {"train": 10_000, "val": 30_000}  # added to teacher.seed
 
 VARIANTS = {
     "advkd_student": ("Adv-KD: progressive student distilled stage-wise against noise-conditioned discriminators",
                       {"kind": "adversarial"}),
-    "regression_student": ("the same student and stages trained by L2 to the teacher's states only",
-                           {"kind": "regression"}),
+    "regression_student": ("the same student and stages trained by L2 to the teacher's stochastic ancestral states "
+                           "only (the adversarial loss ablated)", {"kind": "regression"}),
+    "regression_ddim": ("Luhman & Luhman 2021's baseline: the same student, stages and steps trained by L2 to the "
+                        "teacher's deterministic DDIM (eta = 0, T steps) trajectory from the same noise",
+                        {"kind": "regression_ddim"}),
     "teacher_full": ("the DDPM teacher, T-step ancestral sampling", {"kind": "teacher_full"}),
     "teacher_few_steps": ("the teacher with DDIM and as many evaluations as the student has sub-modules",
                           {"kind": "teacher_few_steps"}),
@@ -83,6 +109,10 @@ def check_data(config) -> dict[str, str]:
     if len(s.upsample) != k:
         raise ConfigError(f"config keys 'student.channels' ({k} entries) and 'student.upsample' "
                           f"({len(s.upsample)}) must have one entry per sub-module")
+    for key, value in (("trajectories.val_num", config.trajectories.val_num),
+                       ("eval.val_samples", config.eval.val_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+            raise ConfigError(f"config key '{key}' must be an integer >= 2, got {value!r}")
     for key in ("stage_steps", "batch_size"):
         if len(config.distill[key]) != k:
             raise ConfigError(f"config key 'distill.{key}' needs one entry per sub-module ({k}), "
@@ -134,48 +164,82 @@ def train_classifier(cfg, split: dict, workdir: Path, progress: bool):
                       batch_size=c.batch_size, seed=c.seed, workdir=workdir, desc="fd classifier", progress=progress)
 
 
-def make_trajectories(cfg, graphdef, params, path: Path) -> dict[str, np.ndarray]:
-    """The distillation set (cached in ``path``): "z" (x_T at the student's input size) and "target<k>" (the
-    teacher's state at checkpoint k, at stage k's resolution)."""
-    if path.exists():
-        with np.load(path) as f:
-            return dict(f)
+def trajectory_target(cfg) -> str:
+    """What the student variant regresses onto: "ddim" (regression_ddim) or "ancestral" (the others)."""
+    return "ddim" if cfg.kind == "regression_ddim" else "ancestral"
+
+
+def teacher_states(cfg, graphdef, params, x_T: jax.Array, key: jax.Array, target: str) -> jax.Array:
+    """The teacher's states from x_T after the step counts :func:`record_after`, [K, B, H, W, C] at full
+    resolution: its ancestral sampler (``key`` draws the fresh noise of every step) or, for ``target="ddim"``,
+    T-step DDIM with eta = 0 (``key`` unused: a deterministic function of x_T)."""
+    sch = teacher.schedule(cfg)
+    if target == "ddim":
+        return teacher.ddim_trajectories(graphdef, params, x_T, schedule=sch, record_after=record_after(cfg))
+    if target != "ancestral":
+        raise ValueError(f"unknown trajectory target {target!r} (ancestral or ddim)")
+    return teacher.trajectories(graphdef, params, x_T, key, schedule=sch, record_after=record_after(cfg))
+
+
+def _record(cfg, graphdef, params, key: jax.Array, num: int, target: str) -> dict[str, np.ndarray]:
+    """``num`` trajectories from the noise stream ``key``, in chunks of ``trajectories.chunk``: "z" (x_T at the
+    student's input size) and "target<k>" (the state at checkpoint k, at stage k's resolution)."""
     tr, s = cfg.trajectories, cfg.student
     k, sizes = num_stages(cfg), stage_sizes(s.input_size, s.upsample)
-    key = jax.random.PRNGKey(cfg.teacher.seed + 10_000)
     shape = (cfg.data.image_size, cfg.data.image_size, cfg.data.channels)
     out: dict[str, list] = {"z": [], **{f"target{i}": [] for i in range(k)}}
-    for start in range(0, tr.num, tr.chunk):
+    for start in range(0, num, tr.chunk):
         ck = jax.random.fold_in(key, start)
-        x_T = jax.random.normal(jax.random.fold_in(ck, 0), (min(tr.chunk, tr.num - start),) + shape)
-        states = teacher.trajectories(graphdef, params, x_T, jax.random.fold_in(ck, 1),
-                                      schedule=teacher.schedule(cfg), record_after=record_after(cfg))
+        x_T = jax.random.normal(jax.random.fold_in(ck, 0), (min(tr.chunk, num - start),) + shape)
+        states = teacher_states(cfg, graphdef, params, x_T, jax.random.fold_in(ck, 1), target)
         out["z"].append(np.asarray(resize(x_T, s.input_size)))
         for i in range(k):
             out[f"target{i}"].append(np.asarray(resize(states[i], sizes[i])))
-    arrays = {name: np.concatenate(v).astype(np.float32) for name, v in out.items()}
+    return {name: np.concatenate(v).astype(np.float32) for name, v in out.items()}
+
+
+def make_trajectories(cfg, graphdef, params, path: Path, target: str = "ancestral") -> dict[str, np.ndarray]:
+    """The distillation set (cached in ``path``): "z" and "target<k>" of ``trajectories.num`` noises, and the
+    held-out "val_z" and "val_target<k>" of ``trajectories.val_num`` other noises (a different stream), for
+    ``target`` "ancestral" or "ddim". Both targets draw the same noises x_T."""
+    if path.exists():
+        with np.load(path) as f:
+            return dict(f)
+    tr = cfg.trajectories
+    arrays = {}
+    for split, num in (("train", tr.num), ("val", tr.val_num)):
+        key = jax.random.PRNGKey(cfg.teacher.seed + TRAJECTORY_STREAMS[split])
+        part = _record(cfg, graphdef, params, key, num, target)
+        arrays.update({(k if split == "train" else f"val_{k}"): v for k, v in part.items()})
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
     return arrays
 
 
-def distill_student(cfg, arrays: dict, adversarial: bool, seed: int, workdir: Path, progress: bool):
+def distill_student(cfg, arrays: dict, adversarial: bool, seed: int, workdir: Path, progress: bool,
+                    name: str | None = None):
     """Stages 0..K-1 in turn, each a resumable ``fit`` in ``workdir/stage<k>``; None if interrupted."""
     state = None
     rng = jax.random.PRNGKey(seed)
+    name = name or ("advkd" if adversarial else "regression")
     for k, (steps, batch_size) in enumerate(zip(cfg.distill.stage_steps, cfg.distill.batch_size)):
         previous = state
         res = fit_arrays(cfg, init_fn=lambda k=k, p=previous: distill.init_stage(cfg, k, rng, p),
                          train_step=distill.step_fn(distill.hyper(cfg, k, adversarial)),
                          arrays={"z": arrays["z"], "target": arrays[f"target{k}"]}, num_steps=steps,
                          batch_size=batch_size, seed=seed * 100 + k, workdir=workdir / f"stage{k}",
-                         desc=f"{'advkd' if adversarial else 'regression'} stage{k} s{seed}", progress=progress,
+                         desc=f"{name} stage{k} s{seed}", progress=progress,
                          jit_init=False)  # init_stage calls its own cached jit: one compile per stage, not per seed
         if res.interrupted:
             return None
         state = res.state
     return state
+
+
+def eval_key(seed: int, split: str) -> jax.Array:
+    """The key of a run's evaluation noise: ``split`` "val" or "test", disjoint streams of the seed."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), EVAL_STREAMS[split])
 
 
 def timed_samples(sample_chunk, num: int, chunk: int) -> tuple[np.ndarray, float]:
@@ -192,6 +256,15 @@ def timed_samples(sample_chunk, num: int, chunk: int) -> tuple[np.ndarray, float
     seconds = time.perf_counter() - t0
     timed = sum(len(o) for o in out[1:])
     return np.concatenate(out)[:num], 1000.0 * seconds / timed
+
+
+def draw_samples(sample_chunk, num: int, chunk: int) -> np.ndarray:
+    """``sample_chunk(i)`` for i = 0, 1, ... until ``num`` samples (untimed)."""
+    return np.concatenate([np.asarray(sample_chunk(i)) for i in range(-(-num // chunk))])[:num]
+
+
+def _fd(cstate, samples: np.ndarray, real_stats) -> float:
+    return fd.frechet_distance(fd.gaussian_stats(fd.features(cstate, samples)), real_stats)
 
 
 def _param_count(tree) -> int:
@@ -212,48 +285,70 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     graphdef, ema = tres.state.graphdef, tres.state.aux["ema"]
     k, e = num_stages(cfg), cfg.eval
     shape = (cfg.data.image_size, cfg.data.image_size, cfg.data.channels)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), 20_000)
 
-    def noise(i):
+    def noise(key, i):
         return jax.random.normal(jax.random.fold_in(key, i), (e.chunk,) + shape)
 
     metrics = {}
-    if cfg.kind in ("adversarial", "regression"):
-        path = shared / f"trajectories-{digest(cfg, 'data', 'teacher', 'trajectories', 'student')}.npz"
-        arrays = make_trajectories(cfg, graphdef, ema, path)
-        state = distill_student(cfg, arrays, cfg.kind == "adversarial", seed, workdir, progress)
+    if cfg.kind in STUDENT_KINDS:
+        target = trajectory_target(cfg)
+        path = shared / f"trajectories-{target}-{digest(cfg, 'data', 'teacher', 'trajectories', 'student')}.npz"
+        arrays = make_trajectories(cfg, graphdef, ema, path, target)
+        state = distill_student(cfg, arrays, cfg.kind == "adversarial", seed, workdir, progress, name=cfg.kind)
         if state is None:
             return None
-        sample_chunk = lambda i: distill.sample(state.g_graphdef, state.g_params, state.g_state,  # noqa: E731
-                                                resize(noise(i), cfg.student.input_size))
+
+        def sampler(key):
+            return lambda i: distill.sample(state.g_graphdef, state.g_params, state.g_state,
+                                            resize(noise(key, i), cfg.student.input_size))
+
         params, nfe = _param_count(state.g_params), 1
-        metrics["extra/final_stage_mse"] = float(np.mean(
-            (np.asarray(distill.sample(state.g_graphdef, state.g_params, state.g_state, jnp.asarray(arrays["z"][:500])))
-             - arrays[f"target{k - 1}"][:500]) ** 2))
+        # the last stage against held-out trajectories (validation noise) of the variant's own target kind
+        metrics["extra/val_final_stage_mse"] = float(np.mean(
+            (draw_samples(lambda i: distill.sample(state.g_graphdef, state.g_params, state.g_state,
+                                                   jnp.asarray(arrays["val_z"][i * e.chunk:(i + 1) * e.chunk])),
+                          len(arrays["val_z"]), e.chunk) - arrays[f"val_target{k - 1}"]) ** 2))
     elif cfg.kind == "teacher_full":
         sch = teacher.schedule(cfg)
-        sample_chunk = lambda i: teacher.trajectories(  # noqa: E731
-            graphdef, ema, noise(i), jax.random.fold_in(key, 10_000 + i), schedule=sch, record_after=(sch.steps,))[-1]
+
+        def sampler(key):
+            return lambda i: teacher.trajectories(graphdef, ema, noise(key, i), jax.random.fold_in(key, 10_000 + i),
+                                                  schedule=sch, record_after=(sch.steps,))[-1]
+
         params, nfe = _param_count(ema), cfg.teacher.steps
     else:
-        sample_chunk = lambda i: teacher.ddim(graphdef, ema, noise(i), schedule=teacher.schedule(cfg),  # noqa: E731
-                                              evaluations=k)
+        def sampler(key):
+            return lambda i: teacher.ddim(graphdef, ema, noise(key, i), schedule=teacher.schedule(cfg), evaluations=k)
+
         params, nfe = _param_count(ema), k
-    samples, per_1000 = timed_samples(sample_chunk, e.num_samples, e.chunk)
-    real = fd.gaussian_stats(fd.features(cres.state, splits["test"]["image"]))
+
+    # validation: what every choice is made on
+    val_real = fd.gaussian_stats(fd.features(cres.state, splits["val"]["image"]))
     metrics.update({
-        "fd": fd.frechet_distance(fd.gaussian_stats(fd.features(cres.state, samples)), real),
-        "sample_seconds_per_1000": per_1000,
-        "params": params,
-        "extra/nfe": nfe,
-        # the floor FD can reach at this sample size: real train images against the same held-out images
-        "extra/fd_real_train": fd.frechet_distance(
-            fd.gaussian_stats(fd.features(cres.state, splits["train"]["image"][:e.num_samples])), real),
-        "extra/classifier_test_accuracy": fd.accuracy(cres.state, splits["test"]["image"], splits["test"]["label"]),
-        "train_seconds": time.perf_counter() - t0,
+        "val_fd": _fd(cres.state, draw_samples(sampler(eval_key(seed, "val")), e.val_samples, e.chunk), val_real),
+        "extra/val_fd_real_train": _fd(cres.state, splits["train"]["image"][:e.val_samples], val_real),
+        "extra/classifier_val_accuracy": fd.accuracy(cres.state, splits["val"]["image"], splits["val"]["label"]),
     })
+    # test: read once, here, at the end of the run
+    samples, per_1000 = timed_samples(sampler(eval_key(seed, "test")), e.num_samples, e.chunk)
+    metrics.update(test_metrics(cres.state, samples, splits))
+    metrics.update({"sample_seconds_per_1000": per_1000, "params": params, "extra/nfe": nfe,
+                    "train_seconds": time.perf_counter() - t0})
     np.save(workdir / "samples.npy", samples[:100])
     return metrics
+
+
+def test_metrics(cstate, samples: np.ndarray, splits: dict) -> dict:
+    """The only reader of the test part: ``fd`` of ``samples`` against it, the floor FD of as many real train
+    images against it, and the FD classifier's accuracy on it."""
+    test = splits["test"]
+    real = fd.gaussian_stats(fd.features(cstate, test["image"]))
+    return {
+        "fd": _fd(cstate, samples, real),
+        # the floor FD can reach at this sample size: real train images against the same test images
+        "extra/fd_real_train": _fd(cstate, splits["train"]["image"][:len(samples)], real),
+        "extra/classifier_test_accuracy": fd.accuracy(cstate, test["image"], test["label"]),
+    }
 
 
 def _grid(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ G_k(z) the student's prediction of it, D(., z) a discriminator conditioned on th
   L_D = E[softplus(-D(x_k, z))] + E[softplus(D(G_k(z), z))] + lambda_gp E[(||grad_x D(x_hat, z)||_2 - 1)^2],
   x_hat = u x_k + (1 - u) G_k(z), u ~ U[0, 1] per example, z held fixed;
 * student: L_G = E[softplus(-D(G_k(z), z))] + w_reg E[||G_k(z) - x_k||^2] (w_reg = 0 in the official code; the
-  ``regression_student`` baseline uses the second term alone).
+  ``regression_student`` and ``regression_ddim`` baselines use the second term alone, w_reg = 1, with x_k the
+  teacher's ancestral state or its DDIM state; the latter is Luhman & Luhman 2021's Eq. 11 objective).
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The DDPM teacher: an epsilon-prediction UNet (jaxsuite/nn/unet.py) trained with DDPM's simplified loss, an EMA
 of its weights for sampling (as DDPM and the google/ddpm checkpoints the official code distils), and its three
-uses: ancestral sampling with the trajectory recorded at K checkpoints (the distillation data), full ancestral
+uses: ancestral sampling with the trajectory recorded at K checkpoints (the distillation data), T-step DDIM
+(eta = 0) recorded at the same checkpoints (the deterministic targets of ``regression_ddim``), full ancestral
 sampling (``teacher_full``) and K-step DDIM (``teacher_few_steps``)."""
 from __future__ import annotations
 
@@ -65,3 +66,11 @@ def trajectories(graphdef, params, x_T: jax.Array, key: jax.Array, *, schedule: 
 @functools.partial(jax.jit, static_argnames=("graphdef", "schedule", "evaluations"))
 def ddim(graphdef, params, x_T: jax.Array, *, schedule: diffusion.Schedule, evaluations: int) -> jax.Array:
     return diffusion.ddim_sample(schedule, eps_fn(graphdef, params), x_T, evaluations=evaluations)
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "schedule", "record_after"))
+def ddim_trajectories(graphdef, params, x_T: jax.Array, *, schedule: diffusion.Schedule,
+                      record_after: tuple[int, ...]) -> jax.Array:
+    """DDIM (eta = 0) over all T steps from x_T, deterministic: the states after the step counts
+    ``record_after``, [K, B, H, W, C] (the last is the teacher's DDIM map x_0 = F(x_T))."""
+    return diffusion.ddim_trajectory(schedule, eps_fn(graphdef, params), x_T, record_after=record_after)
