@@ -291,6 +291,7 @@ def test_every_variant_runs_through_the_reproduce_path(tiny_config, tmp_path, mo
     assert all(p.stat().st_size > 0 for p in paths.values())
 
 
+@pytest.mark.slow
 def test_distillation_stopped_in_a_stage_resumes_exactly(tiny_config, tmp_path):
     """The stage chain stopped after 1 of 3 steps of its last stage and resumed from the checkpoints ends where an
     uninterrupted run ends (earlier stages restored from their final checkpoints, D, optimisers and BN included)."""
