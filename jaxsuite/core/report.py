@@ -77,7 +77,9 @@ def _interval(p: dict) -> str:
     if p.get("ci") is None:
         return f"Δ {fmt(p['mean_diff'])}, one seed: no interval"
     lo, hi = p["ci"]
-    return f"Δ {fmt(p['mean_diff'])} [{fmt(lo)}, {fmt(hi)}]"
+    units = p.get("units", "seeds")  # orbench pairs by prompt (one deterministic run): its interval says so
+    over = "" if units == "seeds" else f" over {p.get('n')} {units}"
+    return f"Δ {fmt(p['mean_diff'])} [{fmt(lo)}, {fmt(hi)}]{over}"
 
 
 def commit_date(payload: dict) -> str:
@@ -321,7 +323,7 @@ def _md(text: str) -> str:
 def readme_table(results_dir: str | Path = ROOT / "results") -> str:
     rows = [summary(m, p) for m, p in load(Path(results_dir)).items()]
     lines = ["| method | paper | data | headline: reference vs each variant (mean ± std; Δ = reference − variant, "
-             "95% CI over seeds; verdict) | command | produced |", "|---|---|---|---|---|---|"]
+             "95% CI over seeds unless it names its units; verdict) | command | produced |", "|---|---|---|---|---|---|"]
     for r in rows:
         if not r["has_results"]:
             lines.append(f"| `{r['method']}` | {_md(r['paper'])} | — | no committed results | "
