@@ -10,6 +10,9 @@ Mapping of the official keys: ``num_iterations`` -> iterations, ``num_train_step
 ``intrinsic_reward_weight`` -> intrinsic.weight, ``consider_dynamics`` -> intrinsic.dynamics,
 ``prediction_reward_scale`` -> train.prediction_scale. The official replay buffers hold 1M transitions; ours keep
 the last ``buffer.contexts`` exploration contexts and ``buffer.exploit_episodes`` exploiter episodes per task.
+As in the quick preset, ``val.tasks`` (10) of the official training tasks are held out as the validation set and
+the official held-out tasks are the test set, read once at the end. rl2 collects 20 trials per PPO iteration, which
+divides every task's iterations x meta_batch (the same env steps as MetaCURE).
 """
 from jaxsuite.core.config import load_config
 
@@ -27,6 +30,7 @@ def get_config():
     c.buffer.update({"contexts": 200, "exploit_episodes": 200})
     c.iterations = 3000
     c.eval.rollouts = 5
+    c.rl2.trials = 20
     c.checkpoint_every = 50
     c.log_every = 10
     # train.meta_batch is the official num_tasks_sample (default 5, point robot 10); grad_meta_batch the official

@@ -1,14 +1,15 @@
-"""MetaCURE quick preset: sparse_point_robot (40 training / 20 held-out goals on the unit semicircle, horizon 32),
-3 exploration episodes then the exploiter's, every variant x 3 seeds, sized for 2 CPU cores: 640 iterations x 30
-gradient steps (19,200 steps, against the official 3000 x 1000), each step on 2 tasks (official 16). A gradient
-step's cost grows with its tasks, so at this compute budget many small steps learn faster than few large ones: the
-earlier 160 iterations x 30 steps on 8 tasks (the same task-steps) left MetaCURE, lambda 0 and PEARL tied near 0.32
-(see methods/metacure/README.md). The official point robot settings (configs/metacure/paper.py) differ in scale
-too: 3x300 networks, the SNAIL encoder, Adam 3e-4; here 2x64 networks, a minGRU encoder (one associative scan per
-context; a SNAIL rollout step re-encodes the whole context) and Adam 1e-3."""
+"""MetaCURE quick preset: sparse_point_robot (the official 40 training / 20 held-out goals on the unit semicircle,
+horizon 32; 10 of the 40 are held out of training as validation goals, the 20 are the test goals, read once at the
+end of a run), 3 exploration episodes then the exploiter's, every variant x 3 seeds, sized for 2 CPU cores: 640
+iterations x 30 gradient steps (19,200 steps, against the official 3000 x 1000), each step on 2 tasks (official 16).
+A gradient step's cost grows with its tasks, so at this compute budget many small steps learn faster than few large
+ones: the earlier 160 iterations x 30 steps on 8 tasks (the same task-steps) left MetaCURE, lambda 0 and PEARL tied
+near 0.32 (see methods/metacure/README.md). The official point robot settings (configs/metacure/paper.py) differ in
+scale too: 3x300 networks, the SNAIL encoder, Adam 3e-4; here 2x64 networks, a minGRU encoder (one associative scan
+per context; a SNAIL rollout step re-encodes the whole context) and Adam 1e-3."""
 from ml_collections import ConfigDict
 
-VARIANTS = ("metacure", "metacure_lambda0", "pearl", "random_explorer")
+VARIANTS = ("metacure", "metacure_lambda0", "pearl", "random_explorer", "rl2")
 
 
 def get_config() -> ConfigDict:
@@ -28,7 +29,23 @@ def get_config() -> ConfigDict:
                           "grad_steps": 30})
     c.buffer = ConfigDict({"contexts": 40, "exploit_episodes": 40})  # per task, in episodes
     c.iterations = 640
-    c.eval = ConfigDict({"rollouts": 4})  # meta-test rollouts per held-out task
+    c.eval = ConfigDict({"rollouts": 4})  # meta-test rollouts per validation / test task
+    # validation goals: val.tasks of the official training goals, drawn by val.seed, never trained on; every choice
+    # and every evaluation during a run (every eval_every iterations; 0: none) reads them (methods/metacure/goals.py)
+    c.val = ConfigDict({"tasks": 10, "seed": 0})
+    c.eval_every = 0
+    # "metacure" (MetaCURE, PEARL and the ablations: train.py) or "rl2" (rl2_train.py; the rl2 variant sets it)
+    c.algorithm = "metacure"
+    # RL² (Duan et al. 2016) with PPO + GAE, untuned PPO defaults: GRU width, Adam lr, discount, GAE lambda, clip
+    # epsilon, PPO epochs and minibatches (of whole trials) per iteration, loss weights, global-norm clip, the
+    # initial log std, the weight of the K exploration episodes' rewards in the return (1: RL²; 0: E-RL²) and
+    # whether the meta-test acts with the mean action (False: sampled, RL²'s exploration is its sampling).
+    # trials: one trial (K + 1 episodes on a task) per task per iteration; the iterations follow from MetaCURE's
+    # env steps (iterations x train.meta_batch trials), so rl2 gets the same env-step budget
+    c.rl2 = ConfigDict({"trials": 16, "hidden": 64, "lr": 1e-3, "discount": 0.99, "gae_lambda": 0.95, "clip": 0.2,
+                        "epochs": 4, "minibatches": 4, "value_coef": 0.5, "entropy_coef": 0.0,
+                        "max_grad_norm": 0.5, "init_log_std": 0.0, "explore_reward_weight": 1.0,
+                        "deterministic_eval": False})
     # per-env settings applied over these when env.name matches (the paper preset has one per task)
     c.overlays = ConfigDict({})
     c.checkpoint_every = 80

@@ -28,7 +28,7 @@ from flax import nnx, struct
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.core.train_state import split_module
 from jaxsuite.envs import specs
-from jaxsuite.methods.metacure import buffers, losses, rollout
+from jaxsuite.methods.metacure import buffers, goals, losses, rollout
 from jaxsuite.methods.metacure.networks import TARGETS, Agent, beliefs, token
 
 
@@ -56,10 +56,14 @@ class Setup:
     batch_size: int
     context_capacity: int  # exploration contexts kept per task
     exploit_capacity: int  # exploiter episodes kept per task
+    val_tasks: int = 10  # official training tasks held out as the validation set (``goals``)
+    val_seed: int = 0
 
     @property
-    def spec(self) -> specs.EnvSpec:  # specs.get caches it
-        return specs.get(self.env)
+    def spec(self) -> specs.EnvSpec:
+        """The env with ``train_tasks`` the training part only (``goals.training_spec``, cached); ``eval_tasks``
+        is the test set."""
+        return goals.training_spec(self.env, self.val_tasks, self.val_seed)
 
 
 def make_setup(cfg) -> Setup:
@@ -74,10 +78,11 @@ def make_setup(cfg) -> Setup:
                   tau=cfg.train.tau, kl_lambda=cfg.train.kl_lambda,
                   prediction_scale=cfg.train.prediction_scale, grad_steps=cfg.train.grad_steps,
                   grad_meta_batch=cfg.train.grad_meta_batch, batch_size=cfg.train.batch_size,
-                  context_capacity=cfg.buffer.contexts, exploit_capacity=cfg.buffer.exploit_episodes)
+                  context_capacity=cfg.buffer.contexts, exploit_capacity=cfg.buffer.exploit_episodes,
+                  val_tasks=cfg.val.tasks, val_seed=cfg.val.seed)
     if cfg.train.meta_batch > setup.spec.num_train:
         raise ConfigError(f"train.meta_batch ({cfg.train.meta_batch}) exceeds the {setup.spec.num_train} "
-                          f"training tasks of {setup.env}")
+                          f"training tasks of {setup.env} (val.tasks={setup.val_tasks} are held out)")
     return setup
 
 
