@@ -122,12 +122,15 @@ def _provenance(payload: dict) -> str:
     return line
 
 
-def write(payload: dict, out_dir: Path) -> dict[str, Path]:
+def write(payload: dict, out_dir: Path, *, paired_md=None) -> dict[str, Path]:
+    """results.json, results.md and the primary metric's plot. ``payload["paired"]``, when the method set it (a
+    method whose unit of pairing is not the seed: orbench pairs by prompt), is kept, else paired by seed here;
+    ``paired_md`` renders it for results.md (default :func:`format_paired`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "results.json", "md": out_dir / "results.md",
              "png": out_dir / f"{payload['primary_metric']}.png"}
-    payload["paired"] = stats.paired_all(payload)
+    payload["paired"] = payload.get("paired") or stats.paired_all(payload)
     paths["json"].write_text(json.dumps(payload, indent=2) + "\n")
     header = (f"# {payload['method']} — preset {payload['preset']}, dataset {payload['dataset']}\n\n"
               f"Primary metric: `{payload['primary_metric']}` "
@@ -135,6 +138,6 @@ def write(payload: dict, out_dir: Path) -> dict[str, Path]:
               f"{payload['seeds']}; {payload['devices']}; git {payload['git_commit'][:10]}; "
               f"{payload['wall_seconds']:.0f} s wall.\n\n"
               + _provenance(payload) + "\n\n")
-    paths["md"].write_text(header + format_table(payload) + "\n\n" + format_paired(payload) + "\n")
+    paths["md"].write_text(header + format_table(payload) + "\n\n" + (paired_md or format_paired)(payload) + "\n")
     plot(payload, paths["png"])
     return paths

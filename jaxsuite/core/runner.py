@@ -193,7 +193,9 @@ def reproduce(method: str, preset: str = "quick", overrides=(), seeds=None, out:
     if hasattr(exp, "finalize"):  # results across the variants (e.g. a correlation), and post-run stages
         payload["extra"].update(exp.finalize(payload, config, out_dir))
         payload["wall_seconds"] = time.perf_counter() - t0
-    paths = results.write(payload, out_dir)
+    if hasattr(exp, "paired"):  # a method that pairs by another unit than the seed (orbench: by prompt)
+        payload["paired"] = exp.paired(payload)
+    paths = results.write(payload, out_dir, paired_md=getattr(exp, "format_paired", None))
     if hasattr(exp, "plots"):  # a method's own figures (e.g. per-block curves), from the same payload
         paths.update(exp.plots(payload, out_dir))
     payload["_paths"] = {k: str(v) for k, v in paths.items()}

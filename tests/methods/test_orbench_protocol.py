@@ -80,12 +80,11 @@ def _payload():
             "wall_seconds": 1.0}
 
 
-def test_paired_section_replaces_the_by_seed_one_in_results_and_report(tmp_path):
+def test_paired_by_prompt_in_results_and_report(tmp_path):
     payload = _payload()
     out = tmp_path / "results" / "orbench"
-    results.write(payload, out)  # the generic writer: paired by seed (one seed, no interval)
-    assert "Paired by seed" in (out / "results.md").read_text()
-    experiment.write_paired(payload, out)
+    payload["paired"] = experiment.paired(payload)  # the runner's hooks, as jaxsuite.core.runner calls them
+    results.write(payload, out, paired_md=experiment.format_paired)
     saved = json.loads((out / "results.json").read_text())
     assert set(saved["paired"]) == {"sys_mild", "sys_strict"}
     strict = saved["paired"]["sys_strict"]

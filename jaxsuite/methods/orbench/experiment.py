@@ -12,7 +12,8 @@ test Hard-1K prompt's row and 0/1 refusal (``hard_rows``, ``hard_flags``).
 Paired statistics: at temperature 0 the run is deterministic (a seed changes nothing), so the variants are paired
 by prompt, not by seed: ``paired`` in results.json holds, for each variant against sys_none, the per-prompt
 differences of the refusal indicators on the same Hard-1K test prompts with a 95% Student-t interval over prompts
-(``stats.paired_by_prompt``), written by ``plots`` once the generic writer (which pairs by seed) is done.
+(``stats.paired_by_prompt``): ``paired`` and ``format_paired`` here are the runner's hooks, which the generic
+writer uses instead of its by-seed pairing.
 """
 from __future__ import annotations
 
@@ -208,26 +209,8 @@ def format_paired(payload: dict) -> str:
     return "\n".join(lines)
 
 
-def write_paired(payload: dict, out_dir: Path) -> None:
-    """Replace the generic by-seed ``paired`` section (one seed: no interval) of results.json and results.md by the
-    paired-by-prompt one. Called after ``jaxsuite.core.results.write``, which always pairs by seed."""
-    payload["paired"] = paired(payload)
-    out_dir = Path(out_dir)
-    (out_dir / "results.json").write_text(json.dumps({k: v for k, v in payload.items() if not k.startswith("_")},
-                                                     indent=2) + "\n")
-    md = out_dir / "results.md"
-    text = md.read_text()
-    for marker in ("\n\nPaired by seed", "\n\nNo paired comparison"):
-        if marker in text:
-            text = text[:text.index(marker)]
-            break
-    md.write_text(text.rstrip("\n") + "\n\n" + format_paired(payload) + "\n")
-
-
 def plots(payload: dict, out_dir: Path) -> dict[str, Path]:
-    """The paper's Figure 1 at our scale: rejection on Toxic (x) vs on Hard-1K (y) per setting, 95% intervals.
-    First, the paired-by-prompt statistics replace the generic by-seed ones (``write_paired``)."""
-    write_paired(payload, out_dir)
+    """The paper's Figure 1 at our scale: rejection on Toxic (x) vs on Hard-1K (y) per setting, 95% intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
