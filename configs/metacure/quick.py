@@ -14,7 +14,10 @@ VARIANTS = ("metacure", "metacure_lambda0", "pearl", "random_explorer", "rl2")
 
 def get_config() -> ConfigDict:
     c = ConfigDict()
-    c.env = ConfigDict({"name": "sparse_point_robot"})
+    # env.name: a task of jaxsuite/envs/specs.py (sparse_point_robot; cheetah_vel_sparse, ant_goal_sparse,
+    # walker_rand_params on MJX; metaworld_reach, metaworld_reach_wall: Meta-World ML1 through host callbacks);
+    # env.horizon: steps per episode, 0 for the env's own (32 here; Meta-World 150)
+    c.env = ConfigDict({"name": "sparse_point_robot", "horizon": 0})
     # exploration before the exploiter's episode (official meta_episode_len: 3 point/ant/walker, 1 cheetah)
     c.explore = ConfigDict({"mode": "explorer", "episodes": 3})
     # latent 5 (official, point robot); hidden: the SAC/predictor MLPs (official 3x300)

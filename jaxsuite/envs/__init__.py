@@ -6,4 +6,5 @@ start) ``cheetah_vel`` (cheetah_vel_sparse), ``ant_goal`` (ant_goal_sparse) and 
 each for an agent (sizes, action scale, horizon, the official task lists). ``gym_wrappers`` exposes them as
 gymnasium Envs (NumPy and CPU MuJoCo); ``benchmarks/envs_throughput.py`` times MJX against gymnasium's vector
 env. ``metaworld_ml1``: Meta-World's ML1 reach / reach-wall tasks (the ``metaworld`` package, CPU MuJoCo) as
-gymnasium Envs with MetaCURE's success-only sparse reward."""
+gymnasium Envs with MetaCURE's success-only sparse reward; ``host_bridge`` turns such host Envs into the same
+traceable ``reset`` / ``step`` (``io_callback``), so ``specs.get("metaworld_reach")`` trains like the others."""

@@ -24,6 +24,8 @@ import numpy as np
 ENVS = {"reach": "reach-v3", "reach-wall": "reach-wall-v3"}
 SPLITS = ("train", "test")
 OFFICIAL_EPISODE_STEPS = 150  # MetaCURE's max_path_length for Meta-World reach / reach-wall
+NUM_EVAL_TASKS = 10  # MetaCURE's Meta-World configs evaluate on 10 of the benchmark's test tasks
+OBS_DIM, ACT_DIM = 39, 4  # Meta-World v3 observations (goal zeroed in ML1) and the hand's (dx, dy, dz, grip)
 # metaworld's weld data for its mocap hand (anchor 0; relpose: position 0, quaternion (-1, 0, 0, 0); torquescale 5)
 _MOCAP_WELD = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 5.0)
 

@@ -30,17 +30,17 @@ def split_indices(num_train: int, num_val: int, seed: int) -> tuple[np.ndarray, 
 
 
 @functools.lru_cache(maxsize=None)
-def _split(env: str, num_val: int, seed: int):
-    spec = specs.get(env)
+def _split(env: str, num_val: int, seed: int, horizon: int = 0):
+    spec = specs.get(env, horizon)
     train_idx, val_idx = split_indices(spec.num_train, num_val, seed)
     pick = lambda idx: jax.tree.map(lambda x: np.asarray(x)[idx], spec.train_tasks)  # noqa: E731
     return dataclasses.replace(spec, train_tasks=pick(train_idx)), pick(val_idx)
 
 
-def training_spec(env: str, num_val: int, seed: int) -> specs.EnvSpec:
-    """The env's spec with ``train_tasks`` the training part (``eval_tasks``: the official held-out list, the
-    test set)."""
-    return _split(env, num_val, seed)[0]
+def training_spec(env: str, num_val: int, seed: int, horizon: int = 0) -> specs.EnvSpec:
+    """The env's spec (episodes of ``horizon`` steps; 0: the env's own) with ``train_tasks`` the training part
+    (``eval_tasks``: the official held-out list, the test set)."""
+    return _split(env, num_val, seed, horizon)[0]
 
 
 def validation_tasks(env: str, num_val: int, seed: int):

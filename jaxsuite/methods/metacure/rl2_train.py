@@ -48,11 +48,12 @@ class RL2Setup:
     deterministic_eval: bool
     val_tasks: int = 10
     val_seed: int = 0
+    horizon: int = 0  # steps per episode (config env.horizon; 0: the env's own)
 
     @property
     def spec(self) -> specs.EnvSpec:
         """The env with ``train_tasks`` the training part (``goals``); ``eval_tasks`` the test set."""
-        return goals.training_spec(self.env, self.val_tasks, self.val_seed)
+        return goals.training_spec(self.env, self.val_tasks, self.val_seed, self.horizon)
 
     @property
     def episodes(self) -> int:
@@ -66,7 +67,8 @@ def make_setup(cfg) -> RL2Setup:
                      minibatches=r.minibatches, value_coef=r.value_coef, entropy_coef=r.entropy_coef,
                      max_grad_norm=r.max_grad_norm, init_log_std=r.init_log_std,
                      explore_reward_weight=float(r.explore_reward_weight),
-                     deterministic_eval=bool(r.deterministic_eval), val_tasks=cfg.val.tasks, val_seed=cfg.val.seed)
+                     deterministic_eval=bool(r.deterministic_eval), val_tasks=cfg.val.tasks, val_seed=cfg.val.seed,
+                     horizon=cfg.env.horizon)
     if r.trials > setup.spec.num_train:
         raise ConfigError(f"rl2.trials ({r.trials}) exceeds the {setup.spec.num_train} training tasks of "
                           f"{setup.env} (val.tasks={setup.val_tasks} are held out)")

@@ -58,12 +58,13 @@ class Setup:
     exploit_capacity: int  # exploiter episodes kept per task
     val_tasks: int = 10  # official training tasks held out as the validation set (``goals``)
     val_seed: int = 0
+    horizon: int = 0  # steps per episode (config env.horizon; 0: the env's own)
 
     @property
     def spec(self) -> specs.EnvSpec:
         """The env with ``train_tasks`` the training part only (``goals.training_spec``, cached); ``eval_tasks``
         is the test set."""
-        return goals.training_spec(self.env, self.val_tasks, self.val_seed)
+        return goals.training_spec(self.env, self.val_tasks, self.val_seed, self.horizon)
 
 
 def make_setup(cfg) -> Setup:
@@ -79,7 +80,8 @@ def make_setup(cfg) -> Setup:
                   prediction_scale=cfg.train.prediction_scale, grad_steps=cfg.train.grad_steps,
                   grad_meta_batch=cfg.train.grad_meta_batch, batch_size=cfg.train.batch_size,
                   context_capacity=cfg.buffer.contexts, exploit_capacity=cfg.buffer.exploit_episodes,
-                  val_tasks=cfg.val.tasks, val_seed=cfg.val.seed)
+                  val_tasks=cfg.val.tasks, val_seed=cfg.val.seed,
+                  horizon=cfg.env.horizon)
     if cfg.train.meta_batch > setup.spec.num_train:
         raise ConfigError(f"train.meta_batch ({cfg.train.meta_batch}) exceeds the {setup.spec.num_train} "
                           f"training tasks of {setup.env} (val.tasks={setup.val_tasks} are held out)")
