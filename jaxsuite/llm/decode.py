@@ -8,8 +8,13 @@ rounded up the same way); each row stops at its own ``max_tokens`` or at any of 
 
 Bound on compiled programs: with ``n = log2(P / min_bucket) + 1`` buckets, where ``P`` is the model's context
 rounded up to a power of two (prompts and ``max_tokens`` are both at most the context), there are at most ``n * n``
-programs, whatever the clients send (context 4096 and ``min_bucket`` 16: n = 9, at most 81; SmolLM2's 8192: 100).
-The batch dimension is fixed (filler rows pad a short batch). :meth:`BucketedDecoder.bound` returns ``n * n``.
+bucket pairs ``(T, M)`` and two programs per pair (the prefill and the decode segment), so at most ``2 * n * n``
+programs whatever the clients send (context 4096 and ``min_bucket`` 16: n = 9, at most 162; SmolLM2's 8192: 200).
+The batch dimension is fixed (filler rows pad a short batch); the segment's end step is traced.
+:meth:`BucketedDecoder.bound` returns ``2 * n * n``.
+
+Decoding runs in segments of ``segment`` steps (16): between two segments the host hands new tokens to a
+streaming callback and ends the rows whose clients have gone, so a cancelled request stops within one segment.
 """
 from __future__ import annotations
 
@@ -69,22 +74,36 @@ def _sample(logits, keys, temperature, top_p):
     return jnp.where(temperature > 0, sampled, greedy)
 
 
-def generate_rows(model, tokens, token_valid, seeds, temperature, top_p, max_new, *, buffer: int,
-                  stop_ids: tuple[int, ...], pad_id: int):
-    """Continue each left-padded prompt ``tokens [B, T]`` by up to ``max_new[b] <= buffer`` tokens with the row's
-    own ``temperature``, ``top_p`` and ``seeds`` (uint32; a row's tokens do not depend on the other rows).
-    Returns ``(new tokens [B, buffer], lengths [B])``: up to and excluding a stop token, ``pad_id`` after."""
+def _step_keys(seeds, i):
+    return jax.vmap(lambda k: jax.random.fold_in(k, i))(jax.vmap(jax.random.key)(seeds))
+
+
+def prefill_rows(model, tokens, token_valid, seeds, temperature, top_p, *, buffer: int, pad_id: int):
+    """Run the left-padded prompts ``tokens [B, T]`` (``token_valid`` False on padding) into a cache of
+    ``T + buffer`` slots and sample each row's first token: the carry that :func:`decode_rows` continues."""
     b, t = tokens.shape
     cache = llama.KVCache.empty(model.config, b, t + buffer, dtype=model.embed.embedding[...].dtype)
     logits, cache = model(tokens, cache, 0, token_valid, last=1)
+    first = _sample(logits[:, -1], _step_keys(seeds, 0), temperature, top_p)
+    return (jnp.int32(0), first, cache, jnp.zeros((b,), bool), jnp.full((b, buffer), pad_id, jnp.int32),
+            jnp.zeros((b,), jnp.int32))
+
+
+def decode_rows(model, carry, seeds, temperature, top_p, max_new, cancel, until, *, stop_ids: tuple[int, ...],
+                pad_id: int):
+    """Continue the carry up to step ``until`` (traced) or until every row is done; each row with its own
+    ``temperature``, ``top_p``, ``seeds`` (uint32) and ``max_new`` (<= buffer); ``cancel [B]`` ends rows now.
+    The carry's ``out [B, buffer]`` holds each row's tokens up to and excluding a stop token (``pad_id`` after)
+    and ``lengths [B]`` their number; a row's tokens do not depend on the other rows."""
+    i, tok, cache, done, out, lengths = carry
+    buffer = out.shape[1]
+    t = cache.k.shape[3] - buffer  # the prompt width
     stops = jnp.asarray(stop_ids, jnp.int32)
-    base = jax.vmap(jax.random.key)(seeds)
-    step_keys = lambda i: jax.vmap(lambda k: jax.random.fold_in(k, i))(base)  # noqa: E731
-    first = _sample(logits[:, -1], step_keys(0), temperature, top_p)
-    out = jnp.full((b, buffer), pad_id, jnp.int32)
+    done = done | cancel
+    until = jnp.minimum(until, buffer)
 
     def cond(carry):
-        return (carry[0] < buffer) & ~jnp.all(carry[3])
+        return (carry[0] < until) & ~jnp.all(carry[3])
 
     def body(carry):
         i, tok, cache, done, out, lengths = carry
@@ -92,12 +111,10 @@ def generate_rows(model, tokens, token_valid, seeds, temperature, top_p, max_new
         out = out.at[:, i].set(jnp.where(done, pad_id, tok))
         lengths = lengths + (~done).astype(jnp.int32)
         logits, cache = model(tok[:, None], cache, t + i, ~done[:, None])
-        nxt = _sample(logits[:, 0], step_keys(i + 1), temperature, top_p)
+        nxt = _sample(logits[:, 0], _step_keys(seeds, i + 1), temperature, top_p)
         return i + 1, nxt, cache, done, out, lengths
 
-    init = (jnp.int32(0), first, cache, jnp.zeros((b,), bool), out, jnp.zeros((b,), jnp.int32))
-    *_, out, lengths = jax.lax.while_loop(cond, body, init)
-    return out, lengths
+    return jax.lax.while_loop(cond, body, (i, tok, cache, done, out, lengths))
 
 
 @dataclasses.dataclass
@@ -111,28 +128,36 @@ class Row:
 
 
 class BucketedDecoder:
-    """``generate(rows)`` for up to ``batch_size`` rows per call; see the module docstring for the compile bound.
-    ``compiles`` counts the traces of the decode (one per compiled program)."""
+    """``generate(rows)`` for up to ``batch_size`` rows per call, decoded in segments of ``segment`` steps: between
+    segments the new tokens go to ``on_tokens`` (streaming) and rows that ``cancelled`` names stop. Two programs
+    (prefill, decode) per bucket pair: see the module docstring for the bound. ``compiles`` counts the traces (one
+    per compiled program)."""
 
-    def __init__(self, model, stop_ids: tuple[int, ...], pad_id: int, batch_size: int, min_bucket: int = 16):
+    def __init__(self, model, stop_ids: tuple[int, ...], pad_id: int, batch_size: int, min_bucket: int = 16,
+                 segment: int = 16):
         self.model, self.stop_ids, self.pad_id = model, tuple(stop_ids), pad_id
-        self.batch_size, self.min_bucket = batch_size, min_bucket
+        self.batch_size, self.min_bucket, self.segment = batch_size, min_bucket, segment
         self.context = model.config.max_seq_len
         self.compiles = 0
 
-        def traced(*args, **kw):
-            self.compiles += 1  # runs once per trace, i.e. per compiled program
-            return generate_rows(*args, **kw)
+        def counted(fn):
+            def traced(*args, **kw):
+                self.compiles += 1  # runs once per trace, i.e. per compiled program
+                return fn(*args, **kw)
+            return traced
 
-        self._generate = nnx.jit(traced, static_argnames=("buffer", "stop_ids", "pad_id"))
+        self._prefill = nnx.jit(counted(prefill_rows), static_argnames=("buffer", "pad_id"))
+        self._decode = nnx.jit(counted(decode_rows), static_argnames=("stop_ids", "pad_id"), donate_argnames="carry")
 
     def bound(self) -> int:
-        """The most programs this decoder compiles (``n * n``, module docstring)."""
+        """The most programs this decoder compiles: ``2 * n * n`` (module docstring)."""
         n = bucket(self.context, self.min_bucket).bit_length() - self.min_bucket.bit_length() + 1
-        return n * n
+        return 2 * n * n
 
-    def generate(self, rows: list[Row]) -> list[np.ndarray]:
-        """The generated ids of each row (stop token excluded)."""
+    def generate(self, rows: list[Row], on_tokens=None, cancelled=None) -> list[np.ndarray]:
+        """The generated ids of each row (stop token excluded). ``on_tokens(i, new_ids)`` is called for row ``i``
+        after each segment that added tokens to it; ``cancelled(i)`` -> True stops row ``i`` (its ids so far are
+        returned)."""
         if not 0 < len(rows) <= self.batch_size:
             raise ValueError(f"need 1 to {self.batch_size} rows, got {len(rows)}")
         for r in rows:
@@ -146,12 +171,28 @@ class BucketedDecoder:
         valid = np.zeros((b, t), bool)
         valid[:, -1] = True  # filler rows hold one token, so that no row is empty
         seeds, temp, top_p = np.zeros(b, np.uint32), np.zeros(b, np.float32), np.ones(b, np.float32)
-        max_new = np.ones(b, np.int32)
+        max_new = np.zeros(b, np.int32)  # filler rows are done at once
         for i, r in enumerate(rows):
             tokens[i, t - len(r.prompt):], valid[i, t - len(r.prompt):] = r.prompt, True
             seeds[i], temp[i], top_p[i], max_new[i] = r.seed % 2 ** 32, r.temperature, r.top_p, r.max_tokens
-        out, lengths = self._generate(self.model, jnp.asarray(tokens), jnp.asarray(valid), jnp.asarray(seeds),
-                                      jnp.asarray(temp), jnp.asarray(top_p), jnp.asarray(max_new), buffer=buffer,
-                                      stop_ids=self.stop_ids, pad_id=self.pad_id)
-        out, lengths = np.asarray(out), np.asarray(lengths)
-        return [out[i, :lengths[i]] for i in range(len(rows))]
+        seeds, temp, top_p, max_new = map(jnp.asarray, (seeds, temp, top_p, max_new))
+        carry = self._prefill(self.model, jnp.asarray(tokens), jnp.asarray(valid), seeds, temp, top_p,
+                              buffer=buffer, pad_id=self.pad_id)
+        sent = np.zeros(len(rows), int)
+        cancel = np.zeros(b, bool)
+        step = 0
+        while True:
+            step += self.segment
+            carry = self._decode(self.model, carry, seeds, temp, top_p, max_new, jnp.asarray(cancel),
+                                 jnp.int32(step), stop_ids=self.stop_ids, pad_id=self.pad_id)
+            i, done, out, lengths = int(carry[0]), np.asarray(carry[3]), np.asarray(carry[4]), np.asarray(carry[5])
+            if on_tokens is not None:
+                for r in range(len(rows)):
+                    if lengths[r] > sent[r]:
+                        on_tokens(r, out[r, sent[r]:lengths[r]])
+                        sent[r] = lengths[r]
+            if i >= buffer or done.all():
+                break
+            if cancelled is not None:
+                cancel[:len(rows)] = [bool(cancelled(r)) for r in range(len(rows))]
+        return [out[r, :lengths[r]] for r in range(len(rows))]

@@ -10,15 +10,15 @@ max_completion_tokens, temperature, top_p, seed, stream, stream_options.include_
 - Concurrent requests are gathered for up to ``batch_window`` seconds into one batched generation of up to the
   engine's ``batch_size`` rows, whatever their settings: temperature, top_p, seed and max_tokens are per-row arrays
   of one compiled program, and prompt and generation lengths are bucketed to powers of two, so that the number of
-  compiled programs is bounded (:mod:`jaxsuite.llm.decode`: at most ``n * n``, n = log2(context / 16) + 1).
+  compiled programs is bounded (:mod:`jaxsuite.llm.decode`: at most ``2 * n * n``, n = log2(context / 16) + 1).
 - Resources: bodies over ``max_body_bytes`` get 413 unread; a body (or the next request on a kept-alive
   connection) must arrive within ``read_timeout`` seconds (else 408 and the connection closes); no Content-Length:
   411; at most ``max_queue`` requests wait for the model, more get 429 with ``Retry-After``. A request whose client
-  disconnects before its batch starts is dropped (one already decoding runs to the end of its batch).
+  disconnects is dropped if it waits, and its row ends at the next decode segment (16 tokens) if it runs.
 - Replies carry ``usage`` and ``finish_reason`` ("length" when cut by max_tokens, else "stop"); generation stops on
   every end-of-sequence id of the model (:func:`jaxsuite.llm.decode.eos_ids`). ``stream: true`` answers in
   server-sent events as OpenAI does (a role chunk, content deltas, a chunk with finish_reason, an optional usage
-  chunk, ``data: [DONE]``); the events are sent once the whole reply is generated (not token by token).
+  chunk, ``data: [DONE]``), content sent as each decode segment (16 tokens) ends.
 - Errors are OpenAI error objects ``{"error": {"message", "type", "param", "code"}}``; internal exceptions are
   logged here and answered with a generic message. ``api_key``: requests need ``Authorization: Bearer <key>``
   (401 otherwise).
@@ -57,6 +57,17 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
 
+class Pending:
+    """A validated request waiting for (or in) a batch: its row, its result, the tokens streamed so far
+    (``progress``: lists of new ids, when streaming) and whether its client has gone."""
+
+    def __init__(self, row: Row, stream: bool):
+        self.row, self.future = row, Future()
+        self.progress: queue.Queue | None = queue.Queue() if stream else None
+        self.gone = threading.Event()
+        self.streamed = False
+
+
 class BatchingWorker(threading.Thread):
     """Runs validated :class:`Row` s through the decoder, up to ``batch_size`` per call; at most ``max_queue``
     wait (``submit`` raises ``queue.Full`` beyond)."""
@@ -66,10 +77,10 @@ class BatchingWorker(threading.Thread):
         self.decoder, self.batch_window = decoder, batch_window
         self.requests: queue.Queue = queue.Queue(maxsize=max_queue)
 
-    def submit(self, row: Row) -> Future:
-        fut: Future = Future()
-        self.requests.put_nowait((row, fut))
-        return fut
+    def submit(self, row: Row, stream: bool = False) -> Pending:
+        item = Pending(row, stream)
+        self.requests.put_nowait(item)
+        return item
 
     def run(self):
         while True:
@@ -80,23 +91,31 @@ class BatchingWorker(threading.Thread):
                     batch.append(self.requests.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
-            batch = [(row, fut) for row, fut in batch if fut.set_running_or_notify_cancel()]  # drop cancelled
+            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]  # drop those cancelled
             if batch:
                 self._run(batch)
 
-    def _run(self, batch):
+    def _run(self, batch: list[Pending]):
+        def on_tokens(i, ids):
+            if batch[i].progress is not None:
+                batch[i].streamed = True
+                batch[i].progress.put(ids.tolist())
+
         try:
-            outs = self.decoder.generate([row for row, _ in batch])
+            outs = self.decoder.generate([p.row for p in batch], on_tokens, lambda i: batch[i].gone.is_set())
         except Exception as err:  # noqa: BLE001 -- isolate: rerun one by one, only the failing request fails
             if len(batch) > 1:
-                for item in batch:
-                    self._run([item])
+                for p in batch:
+                    if p.streamed:  # part of its reply is out: it cannot start again
+                        p.future.set_exception(err)
+                    else:
+                        self._run([p])
                 return
             log.exception("generation failed")
-            batch[0][1].set_exception(err)
+            batch[0].future.set_exception(err)
             return
-        for (_, fut), ids in zip(batch, outs):
-            fut.set_result(ids)
+        for p, ids in zip(batch, outs):
+            p.future.set_result(ids)
 
 
 def _number(body: dict, key: str, default: float, lo: float, hi: float, lo_open: bool = False) -> float:
@@ -190,11 +209,12 @@ def parse_request(body, engine: ChatEngine, default_max_tokens: int = 256) -> tu
 def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, batch_window: float = 0.02,
                 model_name: str | None = None, *, api_key: str | None = None, max_body_bytes: int = 1 << 20,
                 read_timeout: float = 30.0, max_queue: int = 256, default_max_tokens: int = 256,
-                retry_after: int = 1) -> ThreadingHTTPServer:
+                retry_after: int = 1, min_bucket: int = 16) -> ThreadingHTTPServer:
     """A server bound to ``host:port`` (port 0: any free port; read ``server.server_address``); call
     ``serve_forever()`` (e.g. in a thread) and ``shutdown()``. ``server.decoder.compiles`` counts compiled
-    programs."""
-    decoder = BucketedDecoder(engine.model, eos_ids(engine.tokenizer), engine.tokenizer.eos_id, engine.batch_size)
+    programs; ``min_bucket``: the smallest length bucket (:mod:`jaxsuite.llm.decode`)."""
+    decoder = BucketedDecoder(engine.model, eos_ids(engine.tokenizer), engine.tokenizer.eos_id, engine.batch_size,
+                              min_bucket)
     worker = BatchingWorker(decoder, batch_window, max_queue)
     worker.start()
     name = model_name or engine.name
@@ -291,19 +311,21 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                     raise ApiError(404, f"no route POST {self._route()}", code="not_found")
                 row, stream, include_usage = parse_request(self._read_json(), engine, default_max_tokens)
                 try:
-                    fut = worker.submit(row)
+                    pending = worker.submit(row, stream)
                 except queue.Full:
                     raise ApiError(429, "the server is busy: too many requests waiting; retry later",
                                    type_="server_overloaded", code="queue_full",
                                    headers={"Retry-After": str(retry_after)}) from None
+                if stream:
+                    self._stream(pending, include_usage)
+                    return
                 while True:
                     try:
-                        ids = fut.result(timeout=0.2)
+                        ids = pending.future.result(timeout=0.2)
                         break
                     except TimeoutError:
                         if self._client_gone():
-                            fut.cancel()  # dropped if its batch has not started
-                            self.close_connection = True
+                            self._abandon(pending)
                             return
             except ApiError as err:
                 self._fail(err)
@@ -315,57 +337,82 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                 log.exception("chat completion failed")
                 self._fail(ApiError(500, "internal server error", type_="server_error"))
                 return
-            reply = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": name}
             finish = "length" if len(ids) >= row.max_tokens else "stop"
-            usage = {"prompt_tokens": len(row.prompt), "completion_tokens": len(ids),
-                     "total_tokens": len(row.prompt) + len(ids)}
-            if stream:
-                self._stream(reply, ids, finish, usage if include_usage else None)
-                return
-            self._send(200, {**reply, "object": "chat.completion", "choices": [{
+            self._send(200, {**_reply_head(name), "object": "chat.completion", "choices": [{
                 "index": 0, "message": {"role": "assistant", "content": tokenizer.decode(ids)},
-                "logprobs": None, "finish_reason": finish}], "usage": usage})
+                "logprobs": None, "finish_reason": finish}], "usage": _usage(row, ids)})
 
-        def _stream(self, reply: dict, ids, finish: str, usage: dict | None):
+        def _abandon(self, pending: Pending):
+            """The client has gone: drop its request if it waits, end its row at the next segment if it runs."""
+            pending.gone.set()
+            pending.future.cancel()
+            self.close_connection = True
+
+        def _stream(self, pending: Pending, include_usage: bool):
+            """Server-sent events as OpenAI's: a role chunk, content deltas as segments are decoded, a chunk with
+            finish_reason, a usage chunk (``include_usage``), ``data: [DONE]``."""
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")  # the stream ends with the connection (no chunked encoding)
             self.close_connection = True
             self.end_headers()
-            base = {**reply, "object": "chat.completion.chunk"}
+            base = {**_reply_head(name), "object": "chat.completion.chunk"}
 
-            def event(choices, **extra):
-                self.wfile.write(b"data: " + json.dumps({**base, "choices": choices, **extra}).encode() + b"\n\n")
+            def event(payload):
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+                self.wfile.flush()
 
             def delta(d, finish_reason=None):
-                return [{"index": 0, "delta": d, "logprobs": None, "finish_reason": finish_reason}]
+                return {**base, "choices": [{"index": 0, "delta": d, "logprobs": None,
+                                             "finish_reason": finish_reason}]}
 
+            ids: list[int] = []
+            sent = ""
             try:
                 event(delta({"role": "assistant", "content": ""}))
-                for piece in _pieces(tokenizer, ids):
-                    event(delta({"content": piece}))
-                event(delta({}, finish))
-                if usage is not None:
-                    event([], usage=usage)
+                while True:
+                    try:
+                        ids += pending.progress.get(timeout=0.05)
+                    except queue.Empty:
+                        if pending.future.done() and pending.progress.empty():
+                            break
+                        if self._client_gone():
+                            self._abandon(pending)
+                            return
+                        continue
+                    text = tokenizer.decode(ids)
+                    if text.startswith(sent) and not text.endswith("\ufffd") and len(text) > len(sent):
+                        event(delta({"content": text[len(sent):]}))
+                        sent = text
+                try:
+                    final = pending.future.result()
+                except Exception:  # noqa: BLE001 -- logged by the worker; the client gets no internals
+                    event({"error": ApiError(500, "internal server error", type_="server_error").body()["error"]})
+                    return
+                text = tokenizer.decode(final)
+                if text.startswith(sent) and len(text) > len(sent):
+                    event(delta({"content": text[len(sent):]}))
+                event(delta({}, "length" if len(final) >= pending.row.max_tokens else "stop"))
+                if include_usage:
+                    event({**base, "choices": [], "usage": _usage(pending.row, final)})
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.wfile.flush()
             except (ConnectionError, TimeoutError):
-                pass
+                self._abandon(pending)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    server = _Server((host, port), Handler)
     server.decoder, server.worker = decoder, worker
     return server
 
 
-def _pieces(tokenizer, ids):
-    """The reply's text in one piece per token (a piece waits while it ends inside a multi-byte character)."""
-    sent = ""
-    for k in range(1, len(ids) + 1):
-        text = tokenizer.decode(ids[:k])
-        if text.startswith(sent) and not text.endswith("\ufffd") and len(text) > len(sent):
-            yield text[len(sent):]
-            sent = text
-    full = tokenizer.decode(ids)
-    if full.startswith(sent) and len(full) > len(sent):
-        yield full[len(sent):]
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the listen backlog (5 by default: bursts of clients would be refused)
+
+
+def _reply_head(name: str) -> dict:
+    return {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": name}
+
+
+def _usage(row: Row, ids) -> dict:
+    return {"prompt_tokens": len(row.prompt), "completion_tokens": len(ids), "total_tokens": len(row.prompt) + len(ids)}

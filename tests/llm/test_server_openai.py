@@ -47,7 +47,7 @@ def engine(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(engine):
-    srv = make_server(engine, port=0, batch_window=0.05)
+    srv = make_server(engine, port=0, batch_window=0.05, min_bucket=64)  # few programs to compile in the tests
     _serve(srv)
     yield srv
     srv.shutdown()
@@ -165,7 +165,7 @@ def test_a_bad_request_never_touches_the_others_of_its_batch(engine, client):
 def test_compiled_programs_bounded_whatever_the_sampling_values(server, client):
     """50 distinct temperatures, top_p values and max_tokens: the programs compiled stay within the buckets."""
     before = server.decoder.compiles
-    settings = [(round(0.05 + 0.03 * i, 3), round(0.5 + 0.01 * i, 3), 1 + i) for i in range(50)]
+    settings = [(round(0.05 + 0.03 * i, 3), round(0.5 + 0.01 * i, 3), 1 + 2 * i) for i in range(50)]
 
     def ask(s):
         r = client.chat.completions.create(model="tiny-llama", messages=MSG, temperature=s[0], top_p=s[1],
@@ -175,13 +175,13 @@ def test_compiled_programs_bounded_whatever_the_sampling_values(server, client):
     with ThreadPoolExecutor(8) as pool:
         out = list(pool.map(ask, settings))
     assert all(n <= s[2] and (f == "length") == (n == s[2]) for (n, f), s in zip(out, settings))
-    m_buckets = {bucket(s[2]) for s in settings}  # 16, 32, 64; one prompt-length bucket
-    assert server.decoder.compiles - before <= len(m_buckets)
-    assert server.decoder.compiles <= server.decoder.bound() == 81
+    m_buckets = {bucket(s[2], 64) for s in settings}  # 64, 128; one prompt-length bucket
+    assert server.decoder.compiles - before <= 2 * len(m_buckets)  # a prefill and a decode program per bucket
+    assert server.decoder.compiles <= server.decoder.bound() == 2 * 7 * 7  # buckets 64 ... 4096
 
 
 def test_api_key_required(engine):
-    srv = _stub_server(engine, lambda rows: [np.array([70, 71]) for _ in rows], api_key="sk-test-key")
+    srv = _stub_server(engine, lambda rows, *_: [np.array([70, 71]) for _ in rows], api_key="sk-test-key")
     try:
         for key in ("wrong", "unused"):
             with pytest.raises(openai.AuthenticationError) as err:
@@ -212,7 +212,7 @@ def _raw(host_port, data: bytes, wait: float = 10.0) -> bytes:
 
 
 def test_body_limits_and_read_timeout(engine):
-    srv = _stub_server(engine, lambda rows: [np.array([70]) for _ in rows], max_body_bytes=4096, read_timeout=0.5)
+    srv = _stub_server(engine, lambda rows, *_: [np.array([70]) for _ in rows], max_body_bytes=4096, read_timeout=0.5)
     hp = srv.server_address[:2]
     head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     try:
@@ -237,7 +237,7 @@ def test_body_limits_and_read_timeout(engine):
 def test_full_queue_answers_429_with_retry_after_and_errors_hide_internals(engine):
     release, calls = threading.Event(), []
 
-    def blocked(rows):
+    def blocked(rows, *_):
         calls.append([r.max_tokens for r in rows])
         release.wait(20)
         if any(r.max_tokens == 13 for r in rows):
@@ -268,7 +268,7 @@ def test_full_queue_answers_429_with_retry_after_and_errors_hide_internals(engin
 
 
 def test_a_failing_request_is_isolated_from_its_batch(engine):
-    def fails_on_13(rows):
+    def fails_on_13(rows, *_):
         if any(r.max_tokens == 13 for r in rows):
             raise RuntimeError("boom")
         return [np.array([70] * r.max_tokens) for r in rows]
@@ -290,10 +290,10 @@ def test_a_failing_request_is_isolated_from_its_batch(engine):
         srv.shutdown()
 
 
-def test_a_disconnected_clients_request_is_dropped_before_it_runs(engine):
+def test_a_disconnected_clients_waiting_request_is_dropped(engine):
     release, calls = threading.Event(), []
 
-    def blocked(rows):
+    def blocked(rows, *_):
         calls.append([r.max_tokens for r in rows])
         release.wait(20)
         return [np.array([70]) for _ in rows]
@@ -375,3 +375,63 @@ def test_serve_llm_needs_the_named_key_variable(monkeypatch, capsys):
     monkeypatch.delenv("NO_SUCH_KEY_VAR_41", raising=False)
     assert main(["serve-llm", "--api-key-env", "NO_SUCH_KEY_VAR_41"]) == 2
     assert "NO_SUCH_KEY_VAR_41" in capsys.readouterr().err
+
+
+def _ask_raw_then_leave(hp, wait_until):
+    body = b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 7}'
+    with socket.create_connection(hp) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        while not wait_until():
+            time.sleep(0.01)
+
+
+def test_a_disconnected_clients_running_generation_is_cancelled(engine):
+    seen = {}
+
+    def until_cancelled(rows, on_tokens, cancelled):
+        if "running" in seen:  # the next request
+            return [np.array([70]) for _ in rows]
+        seen["running"] = time.monotonic()
+        while not cancelled(0) and time.monotonic() - seen["running"] < 20:  # the decoder checks between segments
+            time.sleep(0.01)
+        seen["cancelled"] = cancelled(0)
+        return [np.array([70]) for _ in rows]
+
+    srv = _stub_server(engine, until_cancelled)
+    try:
+        _ask_raw_then_leave(srv.server_address[:2], lambda: "running" in seen)
+        t0 = time.monotonic()
+        while "cancelled" not in seen and time.monotonic() - t0 < 10:
+            time.sleep(0.01)
+        assert seen.get("cancelled") is True and time.monotonic() - t0 < 2
+        # the next request does not wait for the gone one
+        assert _client(srv.server_address[:2]).chat.completions.create(
+            model="m", messages=MSG, max_tokens=3).usage.completion_tokens == 1
+    finally:
+        srv.shutdown()
+
+
+def test_streaming_sends_tokens_as_they_are_decoded(engine):
+    release = threading.Event()
+
+    def two_segments(rows, on_tokens, cancelled):
+        on_tokens(0, np.array([70, 71]))
+        release.wait(20)
+        on_tokens(0, np.array([72]))
+        return [np.array([70, 71, 72])]
+
+    srv = _stub_server(engine, two_segments)
+    try:
+        stream = _client(srv.server_address[:2]).chat.completions.create(model="m", messages=MSG, max_tokens=5,
+                                                                         stream=True)
+        it = iter(stream)
+        assert next(it).choices[0].delta.role == "assistant"
+        first = next(it).choices[0].delta.content  # before the second segment exists
+        assert first == engine.tokenizer.decode([70, 71]) and not release.is_set()
+        release.set()
+        rest = list(it)
+        assert first + "".join(c.choices[0].delta.content or "" for c in rest) == engine.tokenizer.decode([70, 71, 72])
+        assert rest[-1].choices[0].finish_reason == "stop"
+    finally:
+        release.set()
+        srv.shutdown()
