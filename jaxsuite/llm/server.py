@@ -292,6 +292,7 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                 raise ApiError(408, f"the body did not arrive within {read_timeout} s", close=True) from None
             if len(data) < n:
                 raise ConnectionAbortedError("the client closed before sending its body")
+            self.body_read = True
             try:
                 return json.loads(data or b"null")
             except ValueError:
@@ -305,6 +306,7 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                 return True
 
         def do_POST(self):  # noqa: N802
+            self.body_read = False
             try:
                 self._check_key()
                 if self._route() not in ("/v1/chat/completions", "/chat/completions"):
@@ -328,6 +330,7 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                             self._abandon(pending)
                             return
             except ApiError as err:
+                err.close = err.close or not self.body_read  # an unread body would be taken for the next request
                 self._fail(err)
                 return
             except (ConnectionError, CancelledError):

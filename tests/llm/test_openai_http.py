@@ -115,8 +115,9 @@ def test_client_needs_its_key_variable_and_a_reachable_server(monkeypatch):
         client.complete(CONVS[0], max_tokens=3)
 
 
-def test_serve_llm_command_end_to_end(engine, tmp_path):
-    """`jaxsuite serve-llm --model tiny.gguf` in its own process, asked through the client, then stopped."""
+def test_serve_llm_command_end_to_end(engine, tmp_path, monkeypatch):
+    """`jaxsuite serve-llm --model tiny.gguf --api-key-env VAR` in its own process, asked through the client (with
+    the key; 401 without it), then stopped."""
     import os
     import socket
     import subprocess
@@ -127,10 +128,13 @@ def test_serve_llm_command_end_to_end(engine, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     model = lf.write_gguf(tmp_path / "tiny.gguf")
+    monkeypatch.setenv("TEST_SERVE_KEY", "sk-serve-41")
     proc = subprocess.Popen([sys.executable, "-m", "jaxsuite", "serve-llm", "--model", str(model), "--port", str(port),
-                             "--batch-size", "4"], stderr=subprocess.PIPE, text=True, env={**os.environ})
+                             "--batch-size", "4", "--api-key-env", "TEST_SERVE_KEY"], stderr=subprocess.PIPE,
+                            text=True, env={**os.environ})
     try:
-        client = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=0, timeout=60)
+        client = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=0, timeout=60,
+                                  api_key_env="TEST_SERVE_KEY")
         for _ in range(120):  # the server is up once /health answers
             try:
                 if client._client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
@@ -138,6 +142,9 @@ def test_serve_llm_command_end_to_end(engine, tmp_path):
             except Exception:  # noqa: BLE001
                 time.sleep(0.25)
         reply = client.complete(CONVS[0], max_tokens=5)
+        keyless = OpenAIChatClient(f"http://127.0.0.1:{port}/v1", "tiny", max_retries=0, timeout=60)
+        with pytest.raises(ChatClientError, match="HTTP 401"):
+            keyless.complete(CONVS[0], max_tokens=5)
         engine_reply = ChatEngine(engine.loaded, batch_size=4, pad_to=16).chat([CONVS[0]],
                                                                                 GenerationSettings(max_new_tokens=5))
         assert reply == engine_reply[0]

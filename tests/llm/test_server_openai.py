@@ -189,6 +189,11 @@ def test_api_key_required(engine):
             assert err.value.code == "invalid_api_key"
         with pytest.raises(openai.AuthenticationError):
             _client(srv.server_address[:2], api_key="wrong").models.list()
+        # a refused body is left unread: the connection closes, so that it is not taken for the next request
+        body = b'{"messages": [{"role": "user", "content": "hi"}]}'
+        reply = _raw(srv.server_address[:2], b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                     b"\r\n\r\n%s" % (len(body), body))
+        assert reply.startswith(b"HTTP/1.1 401") and b"Connection: close" in reply
         ok = _client(srv.server_address[:2], api_key="sk-test-key")
         assert [m.id for m in ok.models.list()] == ["tiny-llama"]
         assert ok.chat.completions.create(model="m", messages=MSG, max_tokens=3).choices[0].finish_reason == "stop"
