@@ -440,3 +440,23 @@ def test_streaming_sends_tokens_as_they_are_decoded(engine):
     finally:
         release.set()
         srv.shutdown()
+
+
+def test_per_row_sampling_settings_in_one_batch(engine, client):
+    """Rows of one batch keep their own settings: top_p near 0 is greedy at any temperature, and a seeded sampled
+    reply is the same whatever it is batched with."""
+    greedy = client.chat.completions.create(model="m", messages=MSG, max_tokens=12, temperature=0)
+    others = [[{"role": "user", "content": f"other {i}"}] for i in range(3)]
+
+    def ask(args):
+        msgs, kw = args
+        return client.chat.completions.create(model="m", messages=msgs, max_tokens=12, **kw).choices[0].message.content
+
+    runs = []
+    for companions in (others, others[:1]):
+        jobs = [(MSG, {"temperature": 1.5, "top_p": 1e-6}), (MSG, {"temperature": 1.0, "seed": 7}),
+                *[(c, {"temperature": 0.7, "seed": i}) for i, c in enumerate(companions)]]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            runs.append(list(pool.map(ask, jobs)))
+    assert runs[0][0] == runs[1][0] == greedy.choices[0].message.content
+    assert runs[0][1] == runs[1][1] != greedy.choices[0].message.content  # sampled, and reproducible
