@@ -42,7 +42,9 @@ def get_config() -> ConfigDict:
     c.distill = ConfigDict({
         "stage_steps": tuple(10 * (s + 1) * (TRAJECTORIES // BATCH[s]) for s in range(11)), "batch_size": BATCH,
         "gp_weight": 10.0, "gp_examples": 0, "regression_weight": 0.0, "d_weight_clip": 0.1, "ndf": 32, "max_ch": 128, "hidden": 128,
-        "optim": ConfigDict({"g_lr": 1e-4, "d_lr": 1e-4, "b1": 0.5, "b2": 0.999}),
+        # the regression students' generator lr per kind (official: the same 1e-4; 0 = g_lr)
+        "optim": ConfigDict({"g_lr": 1e-4, "d_lr": 1e-4, "b1": 0.5, "b2": 0.999,
+                             "regression_g_lr": ConfigDict({"regression": 1e-4, "regression_ddim": 1e-4})}),
     })
     c.fd = ConfigDict({"features": 128, "lr": 1e-3, "train_steps": 5000, "batch_size": 64, "seed": 0})
     c.eval = ConfigDict({"num_samples": 10_000, "val_samples": 5000, "chunk": 100})

@@ -173,6 +173,17 @@ def test_quick_preset_reports_fd_on_2000_test_samples_and_the_readme_matches_its
     assert f"trained for {cfg.teacher.train_steps} steps" in readme
 
 
+def test_regression_students_take_their_own_lr_and_the_others_g_lr():
+    cfg = load_config("advkd", "quick", ["distill.optim.g_lr=3e-4", "distill.optim.regression_g_lr.regression=7e-4",
+                                         "distill.optim.regression_g_lr.regression_ddim=9e-4"])
+    lrs = {v: experiment.variant_config(cfg, v).distill.optim.g_lr for v in experiment.VARIANTS}
+    assert lrs == {"advkd_student": 3e-4, "regression_student": 7e-4, "regression_ddim": 9e-4,
+                   "teacher_full": 3e-4, "teacher_few_steps": 3e-4}
+    assert cfg.distill.optim.g_lr == 3e-4  # the preset's own config is not changed
+    cfg = load_config("advkd", "quick", ["distill.optim.regression_g_lr.regression_ddim=0.0"])
+    assert experiment.variant_config(cfg, "regression_ddim").distill.optim.g_lr == cfg.distill.optim.g_lr
+
+
 @pytest.fixture(scope="module")
 def tiny_teacher(tiny_config):
     """An untrained tiny teacher (its weights are random: what is tested is the sampler, not the samples)."""

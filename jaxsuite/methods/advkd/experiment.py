@@ -84,7 +84,13 @@ VARIANTS = {
 
 
 def variant_config(config, variant: str):
-    return config_lib.variant_config(config, VARIANTS, variant, NAME, KINDS)
+    """The variant's config; a regression student's generator lr is ``distill.optim.regression_g_lr.<kind>``
+    (chosen on val_fd for each regression kind), where given (> 0), instead of the adversarial ``g_lr``."""
+    cfg = config_lib.variant_config(config, VARIANTS, variant, NAME, KINDS)
+    own = cfg.distill.optim.get("regression_g_lr", None)
+    if cfg.kind in ("regression", "regression_ddim") and own is not None and float(own.get(cfg.kind, 0.0)) > 0:
+        cfg.distill.optim.g_lr = float(own[cfg.kind])
+    return cfg
 
 
 def results_meta(config) -> dict:
