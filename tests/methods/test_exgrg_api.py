@@ -1,5 +1,7 @@
 """ExGRG's public API outside ``fit()``: the README's donated loop for every variant, a user's own graph
 (``GraphData`` from arrays, networkx, .npz; clear errors for bad input), signed features, the PubMed hint."""
+import json
+
 import jax
 import networkx as nx
 import numpy as np
@@ -221,3 +223,58 @@ def test_the_pubmed_hint_says_where_its_files_come_from(base, monkeypatch, tmp_p
     msg = str(err.value)
     assert "fetches only Cora and CiteSeer" in msg and "kimiyoung/planetoid" in msg and "ind.pubmed" in msg
     assert "run `jaxsuite data fetch planetoid`" not in msg and "\n" not in msg
+
+
+# ---- BGRL's own budget, chosen on validation ---------------------------------------------------------------
+
+def test_bgrl_steps_is_bgrl_s_budget_only(base):
+    cfg = load_config("exgrg", "quick", TINY + ["bgrl.steps=7"])
+    assert train.num_steps(experiment.variant_config(cfg, "bgrl")) == 7
+    assert train.hyper(experiment.variant_config(cfg, "bgrl")).total_steps == 7  # the EMA anneals over it
+    assert train.num_steps(experiment.variant_config(cfg, "exgrg")) == 4
+    assert train.num_steps(experiment.variant_config(cfg, "gcn_supervised")) == 4
+    assert train.num_steps(experiment.variant_config(base, "bgrl")) == 4  # 0: the shared `steps`
+    quick = load_config("exgrg", "quick")  # the built-in graphs give bgrl its own, longer budget
+    for name in quick.datasets:
+        cfg = experiment.dataset_config(experiment.variant_config(quick, "bgrl"), name)
+        assert train.num_steps(cfg) > cfg.steps and experiment.select_period(cfg) > 0
+        assert experiment.select_period(experiment.dataset_config(quick, name)) == 0  # exgrg: the last step
+
+
+def test_pick_step_reads_validation_only_and_takes_the_earliest_tie(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    records = [(5, "train", {"loss": 1.0}), (5, "eval", {"val_accuracy": 0.5, "test_accuracy": 0.9}),
+               (10, "eval", {"val_accuracy": 0.7, "test_accuracy": 0.1}),
+               (15, "eval", {"val_accuracy": 0.6, "test_accuracy": 0.2}),
+               (15, "eval", {"val_accuracy": 0.7, "test_accuracy": 0.3}),  # a resumed run's rewrite: the last
+               (20, "eval", {"val_accuracy": 0.65, "test_accuracy": 0.95})]
+    path.write_text("".join(json.dumps({"step": s, "split": sp, **m}) + "\n" for s, sp, m in records))
+    curve = experiment.eval_curve(path)
+    assert sorted(curve) == [5, 10, 15, 20] and curve[15]["test_accuracy"] == 0.3
+    assert experiment.pick_step(curve) == 10
+
+
+def test_bgrl_reports_the_evaluation_with_the_best_validation_accuracy(tmp_path):
+    cfg = load_config("exgrg", "quick", TINY + ["bgrl.steps=6", "bgrl.select_period=2", "num_random_splits=2"])
+    out = experiment.run(cfg, "bgrl", 0, tmp_path, progress=False)
+    curve = experiment.eval_curve(tmp_path / "karate" / "metrics.jsonl")
+    assert sorted(curve) == [2, 4, 6]
+    best = experiment.pick_step(curve)
+    assert out["extra/karate_selected_step"] == best
+    assert out["extra/karate_val_curve"] == [[s, curve[s]["val_accuracy"]] for s in (2, 4, 6)]
+    for k in ("test_accuracy", "val_accuracy", "random_split_accuracy"):
+        assert out[f"karate/{k}"] == pytest.approx(curve[best][k])
+
+
+def test_results_md_pairs_every_graph_and_split():
+    seeds = [0, 1, 2]
+    payload = {"reference": "exgrg", "primary_metric": "test_accuracy", "higher_is_better": True, "seeds": seeds,
+               "variants": {
+                   "exgrg": {"test_accuracy": [0.8, 0.81, 0.82], "cora/test_accuracy": [0.8, 0.81, 0.82],
+                             "cora/random_split_accuracy": [0.7, 0.7, 0.7]},
+                   "bgrl": {"test_accuracy": [0.7, 0.71, 0.73], "cora/test_accuracy": [0.7, 0.71, 0.73],
+                            "cora/random_split_accuracy": [0.7, 0.71, 0.69]},
+                   "gcn_supervised": {"test_accuracy": [0.8, 0.8, 0.8], "cora/test_accuracy": [0.8, 0.8, 0.8]}}}
+    md = experiment.format_paired(payload)
+    assert "| bgrl | +0.0967" in md and "ahead" in md and "not separated" in md
+    assert md.count("| gcn_supervised |") == 2 and "| — |" in md

@@ -10,6 +10,7 @@ whose metrics are stored under the file's stem.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -136,19 +137,50 @@ def train_one(cfg, seed: int, workdir: Path, *, progress: bool = True, graph: Gr
                            batch["test_mask"], num_classes=cfg.data.num_classes,
                            num_random_splits=cfg.num_random_splits)
         return {**out, "train_seconds": time.perf_counter() - t0}
-    steps = cfg.supervised.steps if cfg.kind == "supervised" else cfg.steps
+    steps = train.num_steps(cfg)
+    select = select_period(cfg)
     mesh = make_mesh()
     batch = replicate(batch, mesh)  # one full-batch graph: placed once, the same every step
     result = fit(init_fn=lambda: train.init(cfg, jax.random.PRNGKey(seed)), train_step=train.train_step,
                  batch_fn=lambda step: batch, num_steps=steps, workdir=workdir,
                  evaluate_fn=lambda s: train.evaluate(s, batch, cfg.num_random_splits),
-                 eval_every=cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
+                 eval_every=select or cfg.eval_every, checkpoint_every=cfg.checkpoint_every,
                  keep_checkpoints=cfg.keep_checkpoints, log_every=cfg.log_every,
                  desc=f"{cfg.kind} {label(cfg.dataset)} s{seed}", progress=progress, shard_batches=False, mesh=mesh)
     if result.interrupted:
         return None
     rate = {"epochs_per_second": result.steps_per_second} if result.steps_per_second else {}
-    return {**result.eval_metrics, "train_seconds": result.train_seconds, **rate}
+    out = {**result.eval_metrics, "train_seconds": result.train_seconds, **rate}
+    if select:  # BGRL's own budget: the evaluation with the best public-split validation accuracy
+        curve = eval_curve(Path(workdir) / "metrics.jsonl")
+        best = pick_step(curve)
+        out.update({k: v for k, v in curve[best].items() if k in result.eval_metrics})
+        out["extra"] = {"selected_step": best, "val_curve": [[s, curve[s]["val_accuracy"]] for s in sorted(curve)]}
+    return out
+
+
+def select_period(cfg) -> int:
+    """BGRL with ``bgrl.select_period`` > 0: evaluated every that many steps of its ``bgrl.steps`` budget, the
+    evaluation with the best public-split validation accuracy reported (0: the last step's, as for every other
+    variant)."""
+    return int(cfg.bgrl.get("select_period", 0) or 0) if cfg.kind == "bgrl" else 0
+
+
+def eval_curve(path: Path) -> dict[int, dict]:
+    """The evaluations in a run's metrics.jsonl by step (a step written twice, by a resumed run: the last)."""
+    curve: dict[int, dict] = {}
+    for line in Path(path).read_text().splitlines():
+        record = json.loads(line)
+        if record.get("split") == "eval" and "val_accuracy" in record:
+            curve[int(record["step"])] = {k: v for k, v in record.items() if k not in ("step", "split")}
+    if not curve:
+        raise RuntimeError(f"no evaluation in {path}")
+    return curve
+
+
+def pick_step(curve: dict[int, dict]) -> int:
+    """The step with the best validation accuracy, the earliest of ties (the test accuracy is not read)."""
+    return min(curve, key=lambda s: (-curve[s]["val_accuracy"], s))
 
 
 def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str | Path | None = None,
@@ -167,6 +199,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
         if out is None:
             return None
         seconds += out.pop("train_seconds")
+        metrics.update({f"extra/{name}_{k}": v for k, v in out.pop("extra", {}).items()})
         metrics.update({f"{name}/{k}": float(v) for k, v in out.items()})
     metrics["test_accuracy"] = metrics[f"{label(datasets[0])}/test_accuracy"]
     metrics["train_seconds"] = seconds
@@ -175,3 +208,31 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
 
 def data_status() -> dict[str, str]:
     return {name: exgrg_data.data_status(name) for name in exgrg_data.DATASETS}
+
+
+def format_paired(payload: dict) -> str:
+    """results.md's paired section (the runner's hook): the generic one on the primary metric (the first graph's
+    public split), then the same paired-by-seed 95% intervals for every graph's public and random-split accuracy."""
+    from jaxsuite.core import results as results_lib
+    from jaxsuite.core import stats
+
+    text = results_lib.format_paired(payload)
+    ref, variants, seeds = payload.get("reference"), payload.get("variants") or {}, payload.get("seeds") or []
+    if ref not in variants:
+        return text
+    metrics = [k for k in variants[ref] if k.endswith(("/test_accuracy", "/random_split_accuracy"))]
+    lines = ["", "Every graph and split, paired by seed the same way (reference - variant: mean [95% CI], verdict):",
+             "", "| variant | " + " | ".join(f"`{m}`" for m in metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
+    for variant in variants:
+        if variant == ref:
+            continue
+        cells = []
+        for m in metrics:
+            if not variants[variant].get(m):
+                cells.append("—")
+                continue
+            p = stats.paired(stats.by_seed(variants[ref][m], seeds), stats.by_seed(variants[variant][m], seeds),
+                             higher_is_better=True)
+            cells.append(f"{stats.format_interval(p)} {p['verdict']}")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return text + "\n" + "\n".join(lines)

@@ -85,3 +85,12 @@ def linear_probe(emb, labels, train_mask, val_mask, test_mask, *, num_classes: i
     test, val = np.asarray(test), np.asarray(val)
     return {"test_accuracy": float(test[0]), "val_accuracy": float(val[0]),
             "random_split_accuracy": float(test[1:].mean()), "random_split_std": float(test[1:].std())}
+
+
+def validation_accuracy(emb, labels, train_mask, val_mask, *, num_classes: int) -> float:
+    """The public split's validation accuracy of the same probe (weight decay and epoch picked on it), for model
+    selection: the test nodes are not read (the validation nodes stand in for them)."""
+    tr, va = (tuple(jnp.asarray(a) for a in _padded_index(np.asarray(m)[None])) for m in (train_mask, val_mask))
+    _, val = _fit_eval(jnp.asarray(emb, jnp.float32), jnp.asarray(labels), tr, va, va, jnp.asarray(WEIGHT_DECAYS),
+                       num_classes=num_classes)
+    return float(np.asarray(val)[0])

@@ -31,6 +31,16 @@ COMPONENTS = ("aug", "adj", "knn", "cluster", "lap", "rw")
 KINDS = ("exgrg", "cca_ssg", "bgrl", "supervised")
 
 
+def num_steps(config) -> int:
+    """The training budget of ``config.kind``: ``supervised.steps`` for the supervised GCN, ``bgrl.steps`` for
+    BGRL when it is set (> 0; BGRL's own budget, chosen on validation curves), ``steps`` otherwise."""
+    if config.kind == "supervised":
+        return int(config.supervised.steps)
+    if config.kind == "bgrl" and int(config.bgrl.get("steps", 0) or 0) > 0:
+        return int(config.bgrl.steps)
+    return int(config.steps)
+
+
 def hyper(config) -> Hyper:
     if config.kind not in KINDS:
         raise ConfigError(f"config key 'kind' must be one of {KINDS}, got {config.kind!r}")
@@ -38,7 +48,7 @@ def hyper(config) -> Hyper:
     unknown = [name for name, _ in comps if name not in COMPONENTS]
     if unknown:
         raise ConfigError(f"config key 'relation.weights' names unknown components {unknown} (known: {COMPONENTS})")
-    steps = config.supervised.steps if config.kind == "supervised" else config.steps
+    steps = num_steps(config)
     if config.relation.refresh_every < 1:
         raise ConfigError(f"config key 'relation.refresh_every' must be >= 1, got {config.relation.refresh_every}")
     if config.loss.form not in ("whitened", "vicreg"):
