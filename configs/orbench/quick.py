@@ -19,7 +19,7 @@ def get_config() -> ConfigDict:
     # (python -m jaxsuite.methods.orbench.tune); report_validation: a run also answers them and reports val_*
     # rates, before the test set, which is read last (off here: 600 more replies would take the run past 15 min)
     c.eval = ConfigDict({"hard_prompts": 200, "toxic_prompts": 200, "max_new_tokens": 24,
-                         "detector": "keyword", "keyword_family": "paper",
+                         "detector": "keyword", "keyword_family": "paper", "served_family": "",
                          "val_hard_prompts": 100, "val_toxic_prompts": 100, "report_validation": False})
     # the LLM judge: "same" (the evaluated model) or a backend spec (jax:PATH, http:URL#MODEL[#KEY_ENV]); items
     # judged per set (a fixed random sample). mode "generate" is the official one (explain, then [[class]]);

@@ -24,6 +24,8 @@ class JaxBackend:
 
 
 class HttpBackend:
+    served = True  # an OpenAI-compatible endpoint: its model family's keyword rule applies (refusal.family_for)
+
     def __init__(self, client):
         self.client, self.name = client, client.name
 

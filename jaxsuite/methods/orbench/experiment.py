@@ -27,7 +27,7 @@ import numpy as np
 from jaxsuite.core import config as config_lib
 from jaxsuite.core.errors import ConfigError
 from jaxsuite.data import or_bench
-from jaxsuite.methods.orbench import splits, stats
+from jaxsuite.methods.orbench import refusal, splits, stats
 from jaxsuite.methods.orbench.backends import backend_from_spec, make_backend
 from jaxsuite.methods.orbench.evaluate import evaluate_set
 from jaxsuite.methods.orbench.refusal import KEYWORD_RULES
@@ -61,6 +61,9 @@ def check_data(config) -> dict[str, str]:
     if config.eval.keyword_family not in KEYWORD_RULES:
         raise ConfigError(f"eval.keyword_family {config.eval.keyword_family!r}: expected one of "
                           f"{', '.join(KEYWORD_RULES)}")
+    if config.eval.get("served_family", "") and config.eval.served_family not in KEYWORD_RULES:
+        raise ConfigError(f"eval.served_family {config.eval.served_family!r}: expected '' (from the served model's "
+                          f"name) or one of {', '.join(KEYWORD_RULES)}")
     judge_kind = config.backend.kind if config.judge.backend == "same" else config.judge.backend.split(":")[0]
     if config.judge.enabled and config.judge.mode == "choice" and judge_kind != "jax":
         raise ConfigError("judge.mode 'choice' scores labels and needs a jax judge (judge.backend jax:PATH, or "
@@ -98,12 +101,14 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     records = []
     all_kw, all_judge = [], []
     sets = {name: _prompt_sets(cfg, name, split) for name, split in SETS}
+    # a served model gets its family's keyword rule (from its name, or eval.served_family); in-process: keyword_family
+    family = refusal.family_for(backend, cfg.eval.keyword_family, cfg.eval.get("served_family", ""))
     for name, (_, val) in sets.items():  # validation first: the test prompts are read last
         if val is None:
             continue
         tick = _progress(f"{variant} val {name}", len(val), progress)
         res = evaluate_set(backend, None, list(val["prompt"]), list(val["category"]), system,
-                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
+                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=family,
                            judge_items=0, judge_max_new_tokens=cfg.judge.max_new_tokens, cache=cache,
                            judge_mode=cfg.judge.mode, progress=tick)
         chosen = res["keyword"] if cfg.eval.detector == "keyword" else res["judge"]
@@ -113,7 +118,7 @@ def run(config, variant: str, seed: int, workdir: str | Path, *, shared_dir: str
     for name, (ds, _) in sets.items():
         tick = _progress(f"{variant} {name}", len(ds), progress)
         res = evaluate_set(backend, judge_backend, list(ds["prompt"]), list(ds["category"]), system,
-                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=cfg.eval.keyword_family,
+                           max_new_tokens=cfg.eval.max_new_tokens, keyword_family=family,
                            judge_items=cfg.judge.sample, judge_max_new_tokens=cfg.judge.max_new_tokens, cache=cache,
                            judge_mode=cfg.judge.mode, progress=tick)
         chosen = res["keyword"] if cfg.eval.detector == "keyword" else res["judge"]

@@ -66,6 +66,22 @@ def family_of(model_name: str) -> str:
     return "paper"
 
 
+def family_for(backend, keyword_family: str = "paper", served_family: str = "") -> str:
+    """The keyword family that judges ``backend``'s replies. A served model (an OpenAI-compatible endpoint,
+    ``backends.HttpBackend``) gets its family's official rule, derived from its model name by ``family_of``;
+    ``served_family`` (config ``eval.served_family``) overrides that for a name that is not recognisable (or
+    misleading), and a served name of no known family falls back to ``keyword_family``. An in-process model is
+    judged by ``keyword_family`` (SmolLM2 has no official family: ``paper``)."""
+    if not getattr(backend, "served", False):
+        return keyword_family
+    if served_family:
+        if served_family not in KEYWORD_RULES:
+            raise ValueError(f"unknown keyword family {served_family!r} (known: {', '.join(KEYWORD_RULES)})")
+        return served_family
+    fam = family_of(backend.name)
+    return keyword_family if fam == "paper" else fam
+
+
 JUDGE_CLASSES = ("direct_answer", "direct_refusal", "indirect_refusal")
 
 
