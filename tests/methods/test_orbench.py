@@ -194,6 +194,10 @@ def test_pipeline_stages_with_a_scripted_model(tmp_path, monkeypatch):
 
     hard = datasets.load_from_disk(str(tmp_path / "hard"))
     assert hard["prompt"] == ["Shared  prompt"] and hard["rejections"] == [2]
+    # the Toxic control set: the rewrites the moderators flag ("at home"), kept beside the safe ones
+    toxic = datasets.load_from_disk(str(tmp_path / "toxic"))
+    assert counts["toxic"] == 2 and sorted(toxic["prompt"]) == ["seed one at home", "seed two at home"]
+    assert not any(toxic["safe"]) and all(v >= 1 for v in toxic["toxic_votes"])
     monkeypatch.setattr(pipeline, "generate_seeds", None)  # finished stages are read back, not rebuilt
     assert pipeline.run_pipeline(config, tmp_path) == counts
 

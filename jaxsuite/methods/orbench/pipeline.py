@@ -1,5 +1,6 @@
 """The OR-Bench generation pipeline (paper §3.2, Figure 2): toxic seeds per category -> rewriting into
-seemingly toxic prompts -> moderation by an ensemble of judges -> deduplication -> hard-subset selection.
+seemingly toxic prompts -> moderation by an ensemble of judges -> deduplication -> hard-subset selection; the
+prompts the ensemble flags as toxic form the Toxic control set (stage ``toxic``).
 
 Each stage reads the previous stage's ``datasets`` table and writes its own (``save_to_disk`` under
 ``OUT/<stage>``, with the stage's settings in ``stage.json``): a finished stage with the same settings is read
@@ -33,7 +34,7 @@ from jaxsuite.methods.orbench.templates import (
     SYSTEM_PROMPTS,
 )
 
-STAGES = ("seeds", "rewrites", "moderated", "deduplicated", "hard")
+STAGES = ("seeds", "rewrites", "moderated", "deduplicated", "toxic", "hard")
 
 
 def _stage(out: Path, name: str, settings: dict, build):
@@ -147,15 +148,22 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.casefold()).strip(" .?!")
 
 
-def deduplicate(table):
-    """Safe prompts only, duplicates (same text up to case, whitespace and end punctuation) removed."""
+def deduplicate(table, safe_side: bool = True):
+    """Safe prompts only (``safe_side`` False: the flagged, toxic ones), duplicates (same text up to case,
+    whitespace and end punctuation) removed."""
     seen, keep = set(), []
     for i, (p, safe) in enumerate(zip(table["prompt"], table["safe"])):
         key = normalise(p)
-        if safe and key not in seen:
+        if safe == safe_side and key not in seen:
             seen.add(key)
             keep.append(i)
     return table.select(keep)
+
+
+def toxic_set(table):
+    """OR-Bench-Toxic (§3.2, §3.3): the rewrites the moderator ensemble flags as toxic are not discarded but kept,
+    deduplicated, as the toxic control set (a model that over-refuses less should still refuse these)."""
+    return deduplicate(table, safe_side=False)
 
 
 def select_hard(evaluated: dict, table, min_rejections: int, max_tokens: int, keyword_family: str, cache):
@@ -196,6 +204,7 @@ def run_pipeline(config, out: Path) -> dict:
                                         p.moderation_mode))
     deduped = _stage(out, "deduplicated", {"input": _fingerprint(moderated)},
                      lambda: deduplicate(moderated))
+    toxic = _stage(out, "toxic", {"input": _fingerprint(moderated)}, lambda: toxic_set(moderated))
     # an evaluated model: a system-prompt setting of the configured backend (sys_*) or any backend spec
     evaluated = {name: (backend_from_spec("same", config.backend), SYSTEM_PROMPTS[name]) if name in SYSTEM_PROMPTS
                  else (backend_from_spec(name, config.backend), None) for name in p.evaluated}
@@ -206,6 +215,7 @@ def run_pipeline(config, out: Path) -> dict:
                                       config.eval.keyword_family, cache))
     counts = {"category": p.category, "seed_calls": p.seed_calls, "seeds": len(seeds), "rewrites": len(rewrites),
               "moderated_safe": int(sum(moderated["safe"])), "deduplicated": len(deduped), "hard": len(hard),
+              "toxic": len(toxic),
               "ensemble": list(p.ensemble), "evaluated": list(p.evaluated), "min_rejections": p.min_rejections}
     (out / "counts.json").write_text(json.dumps(counts, indent=1))
     return counts
