@@ -52,24 +52,14 @@ def bucket(n: int, minimum: int = 16) -> int:
 
 def _sample(logits, keys, temperature, top_p):
     """One token per row: greedy where ``temperature == 0``, else nucleus sampling at the row's temperature and
-    top_p (the probability threshold found by bisection, as :func:`jaxsuite.nn.llama._sample`)."""
+    top_p (:func:`jaxsuite.nn.llama.nucleus`)."""
     greedy = jnp.argmax(logits, axis=-1).astype(jnp.int32)
     scaled = logits / jnp.maximum(temperature, MIN_TEMPERATURE)[:, None]
 
-    def nucleus(scaled):
-        probs = jax.nn.softmax(scaled, axis=-1)
+    def cut(scaled):
+        return jnp.where((top_p < 1.0)[:, None], llama.nucleus(scaled, top_p), scaled)
 
-        def halve(_, bounds):
-            lo, hi = bounds
-            mid = (lo + hi) / 2
-            enough = jnp.sum(jnp.where(probs >= mid[:, None], probs, 0.0), axis=-1) >= top_p
-            return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
-
-        lo, _ = jax.lax.fori_loop(0, 30, halve, (jnp.zeros(probs.shape[0]), jnp.max(probs, axis=-1) * (1 + 1e-6)))
-        cut = jnp.where(probs >= lo[:, None], scaled, -jnp.inf)
-        return jnp.where((top_p < 1.0)[:, None], cut, scaled)
-
-    scaled = jax.lax.cond(jnp.all(top_p >= 1.0), lambda s: s, nucleus, scaled)
+    scaled = jax.lax.cond(jnp.all(top_p >= 1.0), lambda s: s, cut, scaled)
     sampled = jax.vmap(lambda k, row: jax.random.categorical(k, row))(keys, scaled).astype(jnp.int32)
     return jnp.where(temperature > 0, sampled, greedy)
 

@@ -188,17 +188,24 @@ def _sample(logits, key, temperature: float, top_p: float):
         return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     logits = logits / temperature
     if top_p < 1.0:
-        probs = jax.nn.softmax(logits, axis=-1)
-
-        def halve(_, bounds):
-            lo, hi = bounds
-            mid = (lo + hi) / 2
-            enough = jnp.sum(jnp.where(probs >= mid[:, None], probs, 0.0), axis=-1) >= top_p
-            return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
-
-        lo, _ = jax.lax.fori_loop(0, 30, halve, (jnp.zeros(probs.shape[0]), jnp.max(probs, axis=-1) * (1 + 1e-6)))
-        logits = jnp.where(probs >= lo[:, None], logits, -jnp.inf)  # the largest threshold keeping >= top_p
+        logits = nucleus(logits, top_p)
     return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+
+
+def nucleus(logits, top_p):
+    """``logits`` [rows, vocab] with every token outside the row's nucleus (the smallest set whose probability
+    reaches ``top_p``, a scalar or [rows]) set to -inf; the set's probability threshold, the largest one keeping
+    >= top_p, is found by bisection (30 vectorised passes over the vocabulary) instead of sorting it."""
+    probs = jax.nn.softmax(logits, axis=-1)
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = (lo + hi) / 2
+        enough = jnp.sum(jnp.where(probs >= mid[:, None], probs, 0.0), axis=-1) >= top_p
+        return jnp.where(enough, mid, lo), jnp.where(enough, hi, mid)
+
+    lo, _ = jax.lax.fori_loop(0, 30, halve, (jnp.zeros(probs.shape[0]), jnp.max(probs, axis=-1) * (1 + 1e-6)))
+    return jnp.where(probs >= lo[:, None], logits, -jnp.inf)
 
 
 def generate(model: Llama, tokens: jax.Array, token_valid: jax.Array, key: jax.Array, *, max_new_tokens: int,
