@@ -162,9 +162,12 @@ def _messages(body: dict) -> list[dict]:
     return out
 
 
-def parse_request(body, engine: ChatEngine, default_max_tokens: int = 256) -> tuple[Row, bool, bool]:
+def parse_request(body, engine: ChatEngine, default_max_tokens: int = 256,
+                  context: int | None = None) -> tuple[Row, bool, bool]:
     """``(row, stream, include_usage)`` of one chat-completion body, or :class:`ApiError` (400) naming the
-    parameter. The prompt is tokenised here: prompt + max_tokens must fit the model's context."""
+    parameter. The prompt is tokenised here: prompt + max_tokens must fit the model's ``context`` (default: its
+    config's; handler threads pass the value read once at start, since the decode thread's ``nnx.jit`` updates
+    the model object while it runs and other threads must not read its attributes then)."""
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object")
     messages = _messages(body)
@@ -195,7 +198,7 @@ def parse_request(body, engine: ChatEngine, default_max_tokens: int = 256) -> tu
         log.warning("the chat template rejected a request", exc_info=True)
         raise ApiError(400, "the model's chat template rejected these messages", param="messages",
                        code="invalid_value") from None
-    context = engine.model.config.max_seq_len
+    context = engine.model.config.max_seq_len if context is None else context
     room = context - len(prompt)
     if max_tokens is None:
         max_tokens = min(default_max_tokens, room)
@@ -311,7 +314,8 @@ def make_server(engine: ChatEngine, host: str = "127.0.0.1", port: int = 8000, b
                 self._check_key()
                 if self._route() not in ("/v1/chat/completions", "/chat/completions"):
                     raise ApiError(404, f"no route POST {self._route()}", code="not_found")
-                row, stream, include_usage = parse_request(self._read_json(), engine, default_max_tokens)
+                row, stream, include_usage = parse_request(self._read_json(), engine, default_max_tokens,
+                                                           context=decoder.context)
                 try:
                     pending = worker.submit(row, stream)
                 except queue.Full:
